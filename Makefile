@@ -1,0 +1,36 @@
+# molseiko: the exact commands for install, tests, benchmarks and the shipped checkpoints.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench pretrain-selfies data
+
+install: $(STAMP)
+
+# torch first: the CPU wheel on this machine's disk; a GPU user installs their own build beforehand.
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/molseiko sample --n 1000 --out samples.sdf
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check molseiko tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/model_quality.py --n 10000 --out benchmarks/results
+
+# The command that made data/models/selfies_zinc250k.pt (see data/models/README.md).
+pretrain-selfies: install
+	$(BIN)/molseiko pretrain --data data/zinc250k/zinc250k.csv.gz \
+		--test-idx data/zinc250k/valid_idx_zinc250k.json \
+		--out data/models/selfies_zinc250k.pt --preset zinc_small \
+		--max-minutes 120 --seed 0 --device cpu

@@ -1,0 +1,1 @@
+"""Pretrained generative models: masked discrete diffusion over token sequences."""

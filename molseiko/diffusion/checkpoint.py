@@ -1,0 +1,64 @@
+"""Saving and loading masked-diffusion checkpoints (plain tensors and builtins, weights_only)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from molseiko.diffusion.denoiser import DenoiserConfig
+from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.diffusion.tokenizer import SelfiesTokenizer
+from molseiko.errors import MolseikoError
+
+FORMAT = "molseiko.masked_diffusion.selfies/1"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "data" / "models" / "selfies_zinc250k.pt"
+
+
+def atomic_save(obj: dict, path: str | Path) -> None:
+    """torch.save through a temporary file, so a kill never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def model_state(model: MaskedDiffusion, meta: dict | None = None) -> dict:
+    """Everything needed to rebuild `model`."""
+    return {
+        "format": FORMAT,
+        "config": asdict(model.config),
+        "tokenizer": model.tokenizer.state_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta or {},
+    }
+
+
+def save_model(model: MaskedDiffusion, path: str | Path, meta: dict | None = None) -> None:
+    atomic_save(model_state(model, meta), path)
+
+
+def model_from_state(state: dict) -> MaskedDiffusion:
+    if state.get("format") != FORMAT:
+        raise MolseikoError(f"not a molseiko SELFIES diffusion checkpoint (format {state.get('format')!r})")
+    tokenizer = SelfiesTokenizer.from_state_dict(state["tokenizer"])
+    model = MaskedDiffusion(tokenizer, DenoiserConfig(**state["config"]))
+    model.load_state_dict(state["state_dict"])
+    return model
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> MaskedDiffusion:
+    """Load a checkpoint (default: the shipped ZINC250k model) in eval mode on `device`."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.is_file():
+        raise MolseikoError(f"{path}: no such checkpoint (train one with `molseiko pretrain`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a corrupt or foreign file: one line, not a traceback
+        raise MolseikoError(f"{path}: cannot read checkpoint ({err.__class__.__name__})") from None
+    if "model" in state and "format" not in state:  # a training state written by `pretrain`
+        state = state["model"]
+    return model_from_state(state).to(device).eval()

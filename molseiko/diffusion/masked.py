@@ -1,0 +1,242 @@
+"""Masked (absorbing-state) discrete diffusion over token sequences, with the policy interface.
+
+Sampling is a (T+1)-step decision process: choose a length, then T reverse steps in which each
+masked position is revealed with the schedule's probability and, if revealed, takes a token drawn
+from the denoiser. Every step is categorical, so per-step log-probabilities and KLs are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from molseiko.diffusion.denoiser import DenoiserConfig, TransformerDenoiser
+from molseiko.diffusion.schedule import LogLinearSchedule
+from molseiko.diffusion.tokenizer import MASK_ID, PAD_ID, SelfiesTokenizer
+from molseiko.diffusion.trajectory import Trajectory
+
+
+@dataclass
+class DiffusionLoss:
+    """One minibatch of the continuous-time masked-diffusion ELBO."""
+
+    loss: torch.Tensor
+    """Scalar: negative ELBO in nats per token (what is minimized)."""
+    masked_fraction: torch.Tensor
+    """Scalar: share of real tokens that were masked in this batch."""
+
+
+def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Sample from categorical rows of `... x V` log-probabilities."""
+    uniform = torch.rand(log_probs.shape, generator=generator, device=log_probs.device)
+    gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+    return torch.argmax(log_probs + gumbel, dim=-1)
+
+
+def _categorical_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) over the last dim; entries where p is 0 contribute 0 even if q is 0 too."""
+    p = log_p.exp()
+    difference = torch.where(p > 0, log_p - log_q, torch.zeros_like(log_p))
+    return (p * difference).sum(-1)
+
+
+class MaskedDiffusion(nn.Module):
+    """MDLM-style absorbing-state diffusion model with a learnable length distribution.
+
+    Variable length is a decision rather than a padding token: the model draws a length from
+    `length_logits` (initialised to the training data's length histogram) and denoises exactly that
+    many positions. No compute goes to padding, and fine-tuning can shift the length distribution
+    under the same exact KL as the tokens.
+    """
+
+    def __init__(self, tokenizer: SelfiesTokenizer, config: DenoiserConfig):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.schedule = LogLinearSchedule()
+        self.denoiser = TransformerDenoiser(len(tokenizer), config)
+        # Index i is length i + 1.
+        self.length_logits = nn.Parameter(torch.zeros(config.max_len))
+
+    @property
+    def device(self) -> torch.device:
+        return self.length_logits.device
+
+    def fit_length_distribution(self, lengths: torch.Tensor, pseudo_count: float = 1.0) -> None:
+        """Set the length distribution to the smoothed histogram of `lengths` (`N` long)."""
+        counts = torch.bincount(lengths - 1, minlength=self.config.max_len).float()
+        with torch.no_grad():
+            self.length_logits.copy_((counts[: self.config.max_len] + pseudo_count).log())
+
+    # ---- denoiser ---------------------------------------------------------------------------
+    def token_log_probs(self, state: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Per-position token log-probabilities, never the pad or mask token.
+
+        Args:
+            state: `B x L` long noisy tokens.
+            padding: `B x L` bool.
+
+        Returns:
+            `B x L x V` log-probabilities (pad and mask columns are -inf).
+        """
+        logits = self.denoiser(state, padding)
+        logits[..., PAD_ID] = float("-inf")
+        logits[..., MASK_ID] = float("-inf")
+        return F.log_softmax(logits, dim=-1)
+
+    def loss(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator | None = None
+    ) -> DiffusionLoss:
+        """Negative ELBO per token for clean sequences (`B x L` tokens, `B` lengths)."""
+        batch, width = tokens.shape
+        padding = torch.arange(width, device=tokens.device)[None] >= lengths[:, None]
+        # Low-discrepancy times: one uniform offset, evenly spread over the batch.
+        offset = torch.rand(1, generator=generator, device=tokens.device)
+        t = (offset + torch.arange(batch, device=tokens.device) / batch) % 1.0
+        t = 1e-3 + (1 - 1e-3) * t
+        draw = torch.rand(batch, width, generator=generator, device=tokens.device)
+        masked = (draw < 1 - self.schedule.alpha(t)[:, None]) & ~padding
+        noisy = torch.where(masked, torch.full_like(tokens, MASK_ID), tokens)
+        log_probs = self.token_log_probs(noisy, padding)
+        nll = -log_probs[masked].gather(-1, tokens[masked][:, None]).squeeze(-1)  # masked tokens
+        weight = self.schedule.loss_weight(t)[:, None].expand(batch, width)[masked]
+        real = (~padding).sum()
+        return DiffusionLoss((nll * weight).sum() / real, masked.sum() / real)
+
+    # ---- policy interface -----------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        steps: int = 32,
+        generator: torch.Generator | None = None,
+        batch_size: int = 256,
+        progress=None,
+    ) -> Trajectory:
+        """Sample `n` paths of `steps` reverse steps, in length-sorted chunks of `batch_size`."""
+        lengths = _gumbel_argmax(
+            F.log_softmax(self.length_logits, -1).expand(n, -1), generator
+        ) + 1
+        order = torch.argsort(lengths)
+        width = int(lengths.max()) if n else 0
+        tokens = torch.full((n, width), PAD_ID, dtype=torch.long, device=self.device)
+        reveal = torch.zeros((n, width), dtype=torch.long, device=self.device)
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            chunk_tokens, chunk_reveal = self._denoise(lengths[rows], steps, generator)
+            tokens[rows, : chunk_tokens.shape[1]] = chunk_tokens
+            reveal[rows, : chunk_reveal.shape[1]] = chunk_reveal
+            if progress is not None:
+                progress(len(rows))
+        return Trajectory(tokens, lengths, reveal, steps)
+
+    def _denoise(
+        self, lengths: torch.Tensor, steps: int, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run T reverse steps from all-mask for sequences of `lengths` (`B`); `B x L` results."""
+        width = int(lengths.max())
+        padding = torch.arange(width, device=self.device)[None] >= lengths[:, None]
+        tokens = torch.where(padding, PAD_ID, MASK_ID).long()
+        reveal = torch.zeros_like(tokens)
+        reveal_probability = self.schedule.reveal_probabilities(steps).tolist()
+        for step in range(1, steps + 1):
+            masked = tokens == MASK_ID
+            draw = torch.rand(tokens.shape, generator=generator, device=self.device)
+            revealed = masked & (draw < reveal_probability[step - 1])
+            rows = revealed.any(-1).nonzero().squeeze(-1)
+            if len(rows) == 0:
+                continue
+            log_probs = self.token_log_probs(tokens[rows], padding[rows])
+            proposal = _gumbel_argmax(log_probs, generator)
+            tokens[rows] = torch.where(revealed[rows], proposal, tokens[rows])
+            reveal[revealed] = step
+        return tokens, reveal
+
+    def log_probs(
+        self, trajectory: Trajectory, steps: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Differentiable per-step log-probabilities of a trajectory under this model.
+
+        Args:
+            trajectory: paths of `B` sequences with T reverse steps.
+            steps: decision steps to score (0 = length choice, 1..T reverse steps); all by default.
+
+        Returns:
+            `B x S` log-probabilities; over all steps their sum is the path's log-probability.
+        """
+        steps = list(range(trajectory.num_steps)) if steps is None else list(steps)
+        reveal_probability = self.schedule.reveal_probabilities(trajectory.num_denoising_steps)
+        padding = trajectory.padding
+        columns = []
+        for step in steps:
+            if step == 0:
+                length_log_probs = F.log_softmax(self.length_logits, -1)
+                columns.append(length_log_probs[trajectory.lengths - 1])
+                continue
+            masked = trajectory.reveal_step >= step
+            revealed = trajectory.reveal_step == step
+            q = reveal_probability[step - 1].item()
+            log_stay = math.log1p(-q) if q < 1 else 0.0
+            column = (masked & ~revealed).sum(-1) * log_stay + revealed.sum(-1) * math.log(q)
+            rows = revealed.any(-1).nonzero().squeeze(-1)
+            if len(rows):
+                state = trajectory.state_before(step)[rows]
+                token_log_probs = self.token_log_probs(state, padding[rows])
+                chosen = token_log_probs.gather(-1, trajectory.tokens[rows][..., None]).squeeze(-1)
+                chosen = torch.where(revealed[rows], chosen, torch.zeros_like(chosen)).sum(-1)
+                column = column.to(chosen.dtype).index_add(0, rows, chosen)
+            columns.append(column.to(self.length_logits.dtype))
+        return torch.stack(columns, dim=-1)
+
+    def kl(
+        self,
+        trajectory: Trajectory,
+        reference: MaskedDiffusion,
+        steps: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """Exact per-step KL(this model's step || reference's step) from each state on the path.
+
+        A reverse step factorizes over masked positions, each revealed with the same schedule
+        probability q under both models, so its KL is `q * sum_masked KL(token dists)`.
+
+        Returns:
+            `B x S` KLs, differentiable with respect to this model.
+        """
+        steps = list(range(trajectory.num_steps)) if steps is None else list(steps)
+        reveal_probability = self.schedule.reveal_probabilities(trajectory.num_denoising_steps)
+        padding = trajectory.padding
+        columns = []
+        for step in steps:
+            if step == 0:
+                kl = _categorical_kl(
+                    F.log_softmax(self.length_logits, -1),
+                    F.log_softmax(reference.length_logits, -1),
+                )
+                columns.append(kl.expand(len(trajectory)))
+                continue
+            masked = trajectory.reveal_step >= step
+            column = torch.zeros(len(trajectory), device=self.device)
+            rows = masked.any(-1).nonzero().squeeze(-1)
+            if len(rows):
+                state = trajectory.state_before(step)[rows]
+                kl = _categorical_kl(
+                    self.token_log_probs(state, padding[rows]),
+                    reference.token_log_probs(state, padding[rows]),
+                )  # B' x L
+                kl = torch.where(masked[rows], kl, torch.zeros_like(kl)).sum(-1)
+                column = column.index_add(0, rows, reveal_probability[step - 1].item() * kl)
+            columns.append(column)
+        return torch.stack(columns, dim=-1)
+
+    def decode(self, trajectory: Trajectory) -> list[str | None]:
+        """Designs of finished paths (canonical SMILES); None flags an invalid design."""
+        tokens = trajectory.tokens.cpu()
+        return [
+            self.tokenizer.to_design(tokens[row, : int(length)])
+            for row, length in enumerate(trajectory.lengths.cpu())
+        ]

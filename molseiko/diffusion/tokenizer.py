@@ -1,0 +1,91 @@
+"""SELFIES tokenizer: a vocabulary built from training data and saved inside the checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+
+PAD, MASK = "[PAD]", "[MASK]"
+PAD_ID, MASK_ID = 0, 1
+
+
+class SelfiesTokenizer:
+    """Maps SELFIES strings to token ids and back.
+
+    Ids 0 and 1 are the padding and absorbing (mask) tokens; the rest are SELFIES symbols, sorted.
+    """
+
+    def __init__(self, symbols: Sequence[str]):
+        self.vocab: list[str] = [PAD, MASK] + sorted(set(symbols) - {PAD, MASK})
+        self.index = {token: i for i, token in enumerate(self.vocab)}
+
+    @classmethod
+    def from_selfies(cls, selfies: Iterable[str]) -> SelfiesTokenizer:
+        """Build the vocabulary from the symbols that occur in `selfies`."""
+        import selfies as sf
+
+        symbols: set[str] = set()
+        for string in selfies:
+            symbols.update(sf.split_selfies(string))
+        return cls(sorted(symbols))
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, selfies: str) -> list[int] | None:
+        """Token ids of one SELFIES string; None if it holds a symbol outside the vocabulary."""
+        import selfies as sf
+
+        ids = [self.index.get(symbol) for symbol in sf.split_selfies(selfies)]
+        if not ids or any(i is None or i < 2 for i in ids):
+            return None
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """SELFIES string of token ids; padding is dropped, a mask id is an error."""
+        symbols = []
+        for i in ids:
+            i = int(i)
+            if i == PAD_ID:
+                continue
+            if i == MASK_ID:
+                raise ValueError("cannot decode a sequence that still holds mask tokens")
+            symbols.append(self.vocab[i])
+        return "".join(symbols)
+
+    def to_design(self, ids: Iterable[int]) -> str | None:
+        """Canonical SMILES of a token sequence; None if it decodes to no sanitizable molecule."""
+        from molseiko.domains.molecule import from_selfies
+
+        return from_selfies(self.decode(ids))
+
+    def from_design(self, smiles: str) -> list[int] | None:
+        """Token ids of a SMILES string; None if invalid or not expressible in this vocabulary."""
+        from molseiko.domains.molecule import to_selfies
+
+        selfies = to_selfies(smiles)
+        return None if selfies is None else self.encode(selfies)
+
+    def pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad to the batch's own longest sequence.
+
+        Returns:
+            tokens: `B x L` long, PAD_ID after each sequence's end.
+            lengths: `B` long.
+        """
+        lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+        tokens = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            tokens[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        return tokens, lengths
+
+    def state_dict(self) -> dict:
+        return {"vocab": list(self.vocab)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> SelfiesTokenizer:
+        tokenizer = cls(state["vocab"][2:])
+        if tokenizer.vocab != list(state["vocab"]):
+            raise ValueError("checkpoint vocabulary is not in canonical order")
+        return tokenizer

@@ -1,0 +1,1 @@
+"""What a design is: molecules (RDKit) and, later, protein sequences."""
