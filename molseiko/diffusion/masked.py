@@ -145,17 +145,37 @@ class MaskedDiffusion(nn.Module):
         reveal = torch.zeros_like(tokens)
         reveal_probability = self.schedule.reveal_probabilities(steps).tolist()
         for step in range(1, steps + 1):
-            masked = tokens == MASK_ID
-            draw = torch.rand(tokens.shape, generator=generator, device=self.device)
-            revealed = masked & (draw < reveal_probability[step - 1])
-            rows = revealed.any(-1).nonzero().squeeze(-1)
-            if len(rows) == 0:
-                continue
-            log_probs = self.token_log_probs(tokens[rows], padding[rows])
-            proposal = _gumbel_argmax(log_probs, generator)
-            tokens[rows] = torch.where(revealed[rows], proposal, tokens[rows])
+            tokens, revealed = self.reverse_step(tokens, padding, reveal_probability[step - 1], generator)
             reveal[revealed] = step
         return tokens, reveal
+
+    def reverse_step(
+        self,
+        state: torch.Tensor,
+        padding: torch.Tensor,
+        reveal_probability: float,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reverse step: reveal each masked position w.p. `reveal_probability` with a token
+        drawn from the denoiser; clean tokens are carried over unchanged.
+
+        Args:
+            state: `B x L` long noisy tokens.
+            padding: `B x L` bool.
+
+        Returns:
+            next state `B x L` long, and `B x L` bool marking the positions revealed now.
+        """
+        masked = state == MASK_ID
+        draw = torch.rand(state.shape, generator=generator, device=state.device)
+        revealed = masked & (draw < reveal_probability)
+        rows = revealed.any(-1).nonzero().squeeze(-1)  # only rows that change need the denoiser
+        if len(rows) == 0:
+            return state, revealed
+        proposal = _gumbel_argmax(self.token_log_probs(state[rows], padding[rows]), generator)
+        state = state.clone()
+        state[rows] = torch.where(revealed[rows], proposal, state[rows])
+        return state, revealed
 
     def log_probs(
         self, trajectory: Trajectory, steps: Sequence[int] | None = None

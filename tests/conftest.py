@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny models and tiny data made in the test."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from molseiko.diffusion.denoiser import DenoiserConfig
+from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.diffusion.tokenizer import SelfiesTokenizer
+
+SMILES = [
+    "CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCc1ccccc1",
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "Nc1ccc(cc1)S(N)(=O)=O", "COc1ccc2[nH]cc(CCN)c2c1", "C1CCNCC1",
+    "CC(=O)Nc1ccc(O)cc1", "ClC(Cl)Cl", "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O", "c1ccc2ccccc2c1",
+    "CCN(CC)CC", "FC(F)(F)c1ccccc1", "CC#N", "C=CC(=O)OC", "Brc1ccccc1", "CCOC(=O)C", "N#Cc1ccccc1",
+]
+
+
+@pytest.fixture
+def toy_model() -> MaskedDiffusion:
+    """A random tiny model over three atom symbols, lengths 1..2: small enough to enumerate."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=2)
+    model = MaskedDiffusion(SelfiesTokenizer(["[C]", "[N]", "[O]"]), config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.7)  # far from uniform, so mistakes show
+    return model.eval()

@@ -1,0 +1,103 @@
+"""CLI tests on tiny models trained in the test (Typer's CliRunner)."""
+
+import re
+
+import pandas as pd
+import pytest
+from rdkit import Chem
+from typer.testing import CliRunner
+
+from molseiko.cli import app
+from tests.conftest import SMILES
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny checkpoint made by `molseiko pretrain` on 20 molecules."""
+    folder = tmp_path_factory.mktemp("pretrain")
+    data = folder / "train.csv"
+    pd.DataFrame({"smiles": SMILES * 3}).to_csv(data, index=False)
+    out = folder / "tiny.pt"
+    result = runner.invoke(
+        app,
+        ["pretrain", "--data", str(data), "--out", str(out), "--preset", "tiny",
+         "--max-steps", "40", "--batch-size", "16", "--eval-every", "20", "--seed", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    return folder, data, out
+
+
+def test_pretrain_writes_checkpoint_state_and_curve(trained):
+    folder, _, out = trained
+    assert out.is_file() and (folder / "tiny.pt.train.pt").is_file()
+    curve = pd.read_csv(folder / "tiny.curve.csv")
+    assert curve.step.tolist() == [20, 40]
+    assert curve.valid_loss.notna().all()
+
+
+def test_pretrain_resume_continues_from_saved_step(trained, tmp_path):
+    folder, data, out = trained
+    copy = tmp_path / "tiny.pt"
+    copy.write_bytes(out.read_bytes())
+    (tmp_path / "tiny.pt.train.pt").write_bytes((folder / "tiny.pt.train.pt").read_bytes())
+    result = runner.invoke(
+        app,
+        ["pretrain", "--data", str(data), "--out", str(copy), "--preset", "tiny", "--max-steps",
+         "60", "--batch-size", "16", "--eval-every", "20", "--seed", "1", "--resume"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "resuming from step 40" in result.output
+    assert "step 60" in result.output
+
+
+def test_sample_writes_sdf_with_property_tags(trained, tmp_path):
+    _, _, model = trained
+    out = tmp_path / "s.sdf"
+    result = runner.invoke(
+        app, ["sample", "--n", "30", "--out", str(out), "--model", str(model), "--steps", "8"]
+    )
+    assert result.exit_code == 0, result.output
+    records = [m for m in Chem.SDMolSupplier(str(out)) if m is not None]
+    valid = int(re.search(r"(\d+)/30 valid molecules", result.output).group(1))
+    assert len(records) == valid > 0
+    for mol in records:
+        assert {"QED", "SA", "MW", "logP", "rings", "SMILES"} <= set(mol.GetPropNames())
+        assert 0.0 <= float(mol.GetProp("QED")) <= 1.0
+
+
+def test_sample_is_reproducible_by_seed_and_writes_csv(trained, tmp_path):
+    _, _, model = trained
+    outputs = []
+    for name in ("a.csv", "b.csv"):
+        args = ["sample", "--n", "12", "--out", str(tmp_path / name), "--model", str(model)]
+        assert runner.invoke(app, args + ["--seed", "7"]).exit_code == 0
+        outputs.append(pd.read_csv(tmp_path / name))
+    assert outputs[0].equals(outputs[1]) and len(outputs[0]) == 12
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("smiles\nCCO\nC1CC\nCCN\n", "invalid SMILES at row 2: 'C1CC'"),
+        ("", "empty"),
+        ("name\nCCO\n", "no 'smiles' column"),
+    ],
+)
+def test_pretrain_bad_input_is_one_line_error(tmp_path, content, message):
+    data = tmp_path / "bad.csv"
+    data.write_text(content)
+    result = runner.invoke(
+        app, ["pretrain", "--data", str(data), "--out", str(tmp_path / "m.pt"), "--preset", "tiny"]
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+
+
+def test_sample_bad_arguments(tmp_path):
+    missing = runner.invoke(app, ["sample", "--model", str(tmp_path / "none.pt"), "--n", "2"])
+    assert missing.exit_code == 1 and "no such checkpoint" in missing.output
+    suffix = runner.invoke(app, ["sample", "--out", str(tmp_path / "x.txt")])
+    assert suffix.exit_code == 1 and "unknown output format" in suffix.output
