@@ -97,8 +97,14 @@ def pretrain(
             f"{preset!r} covers {denoiser.max_len}"
         )
     config = TrainConfig(
-        batch_size=batch_size, lr=lr, max_steps=max_steps, max_minutes=max_minutes,
-        eval_every=eval_every, checkpoint_minutes=checkpoint_minutes, seed=seed, denoiser=denoiser,
+        batch_size=batch_size,
+        lr=lr,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        eval_every=eval_every,
+        checkpoint_minutes=checkpoint_minutes,
+        seed=seed,
+        denoiser=denoiser,
         warmup_steps=min(500, max(1, max_steps // 10)),
     )
     typer.echo(
@@ -106,13 +112,63 @@ def pretrain(
         f"vocabulary {prepared.summary['vocab_size']}"
     )
     trainer = Pretrainer(
-        prepared.train, prepared.valid, prepared.tokenizer, config, out, _device(device),
+        prepared.train,
+        prepared.valid,
+        prepared.tokenizer,
+        config,
+        out,
+        _device(device),
         meta={**prepared.summary, "preset": preset, "seed": seed},
     )
     if resume and trainer.resume():
         typer.echo(f"resuming from step {trainer.step}")
     row = trainer.run()
     typer.echo(f"step {row['step']}: valid loss {row['valid_loss']}; wrote {out}")
+
+
+@app.command("evaluate-model")
+@_one_line_errors
+def evaluate_model(
+    model: Path = typer.Option(None, help="Checkpoint (default: the shipped ZINC250k model)."),
+    n: int = typer.Option(10_000, "--n", help="Number of molecules to sample."),
+    steps: int = typer.Option(32, help="Denoising steps."),
+    seed: int = typer.Option(0),
+    data: Path = typer.Option(Path("data/zinc250k/zinc250k.csv.gz"), help="Reference SMILES file."),
+    test_idx: Path = typer.Option(
+        Path("data/zinc250k/valid_idx_zinc250k.json"), help="JSON list of held-out rows."
+    ),
+    fcd: bool = typer.Option(True, help="Compute the Fréchet ChemNet Distance."),
+    out: Path = typer.Option(None, help="Also write the metrics as a one-row CSV."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Sample from a checkpoint and report validity, uniqueness, novelty, FCD and descriptor
+    Wasserstein distances against the held-out molecules."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from molseiko.diffusion.checkpoint import load_model
+    from molseiko.evaluation import load_reference, sample_quality
+
+    diffusion = load_model(model, device=_device(device))
+    reference = load_reference(data, test_idx)
+    generator = torch.Generator(device=diffusion.device).manual_seed(seed)
+    with tqdm(total=n, unit="mol", desc="sampling") as bar:
+        trajectory = diffusion.sample(n, steps, generator, progress=bar.update)
+    quality = sample_quality(
+        diffusion.decode(trajectory),
+        reference.test,
+        reference.training_keys,
+        reference.test_properties,
+        compute_fcd=fcd,
+    )
+    row = quality.as_row()
+    for key, value in row.items():
+        typer.echo(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
+    if out is not None:
+        import pandas as pd
+
+        pd.DataFrame([row]).to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
 
 
 def _device(name: str) -> str:

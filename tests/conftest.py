@@ -10,10 +10,26 @@ from molseiko.diffusion.masked import MaskedDiffusion
 from molseiko.diffusion.tokenizer import SelfiesTokenizer
 
 SMILES = [
-    "CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCc1ccccc1",
-    "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "Nc1ccc(cc1)S(N)(=O)=O", "COc1ccc2[nH]cc(CCN)c2c1", "C1CCNCC1",
-    "CC(=O)Nc1ccc(O)cc1", "ClC(Cl)Cl", "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O", "c1ccc2ccccc2c1",
-    "CCN(CC)CC", "FC(F)(F)c1ccccc1", "CC#N", "C=CC(=O)OC", "Brc1ccccc1", "CCOC(=O)C", "N#Cc1ccccc1",
+    "CCO",
+    "c1ccccc1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "CN1CCC[C@H]1c1cccnc1",
+    "O=C(O)CCc1ccccc1",
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+    "Nc1ccc(cc1)S(N)(=O)=O",
+    "COc1ccc2[nH]cc(CCN)c2c1",
+    "C1CCNCC1",
+    "CC(=O)Nc1ccc(O)cc1",
+    "ClC(Cl)Cl",
+    "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O",
+    "c1ccc2ccccc2c1",
+    "CCN(CC)CC",
+    "FC(F)(F)c1ccccc1",
+    "CC#N",
+    "C=CC(=O)OC",
+    "Brc1ccccc1",
+    "CCOC(=O)C",
+    "N#Cc1ccccc1",
 ]
 
 

@@ -22,8 +22,23 @@ def trained(tmp_path_factory):
     out = folder / "tiny.pt"
     result = runner.invoke(
         app,
-        ["pretrain", "--data", str(data), "--out", str(out), "--preset", "tiny",
-         "--max-steps", "40", "--batch-size", "16", "--eval-every", "20", "--seed", "1"],
+        [
+            "pretrain",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "40",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "20",
+            "--seed",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     return folder, data, out
@@ -44,8 +59,24 @@ def test_pretrain_resume_continues_from_saved_step(trained, tmp_path):
     (tmp_path / "tiny.pt.train.pt").write_bytes((folder / "tiny.pt.train.pt").read_bytes())
     result = runner.invoke(
         app,
-        ["pretrain", "--data", str(data), "--out", str(copy), "--preset", "tiny", "--max-steps",
-         "60", "--batch-size", "16", "--eval-every", "20", "--seed", "1", "--resume"],
+        [
+            "pretrain",
+            "--data",
+            str(data),
+            "--out",
+            str(copy),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "60",
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "20",
+            "--seed",
+            "1",
+            "--resume",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "resuming from step 40" in result.output

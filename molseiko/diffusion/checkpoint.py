@@ -43,14 +43,18 @@ def save_model(model: MaskedDiffusion, path: str | Path, meta: dict | None = Non
 
 def model_from_state(state: dict) -> MaskedDiffusion:
     if state.get("format") != FORMAT:
-        raise MolseikoError(f"not a molseiko SELFIES diffusion checkpoint (format {state.get('format')!r})")
+        raise MolseikoError(
+            f"not a molseiko SELFIES diffusion checkpoint (format {state.get('format')!r})"
+        )
     tokenizer = SelfiesTokenizer.from_state_dict(state["tokenizer"])
     model = MaskedDiffusion(tokenizer, DenoiserConfig(**state["config"]))
     model.load_state_dict(state["state_dict"])
     return model
 
 
-def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> MaskedDiffusion:
+def load_model(
+    path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> MaskedDiffusion:
     """Load a checkpoint (default: the shipped ZINC250k model) in eval mode on `device`."""
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():

@@ -119,9 +119,7 @@ class MaskedDiffusion(nn.Module):
         progress=None,
     ) -> Trajectory:
         """Sample `n` paths of `steps` reverse steps, in length-sorted chunks of `batch_size`."""
-        lengths = _gumbel_argmax(
-            F.log_softmax(self.length_logits, -1).expand(n, -1), generator
-        ) + 1
+        lengths = _gumbel_argmax(F.log_softmax(self.length_logits, -1).expand(n, -1), generator) + 1
         order = torch.argsort(lengths)
         width = int(lengths.max()) if n else 0
         tokens = torch.full((n, width), PAD_ID, dtype=torch.long, device=self.device)
@@ -145,7 +143,9 @@ class MaskedDiffusion(nn.Module):
         reveal = torch.zeros_like(tokens)
         reveal_probability = self.schedule.reveal_probabilities(steps).tolist()
         for step in range(1, steps + 1):
-            tokens, revealed = self.reverse_step(tokens, padding, reveal_probability[step - 1], generator)
+            tokens, revealed = self.reverse_step(
+                tokens, padding, reveal_probability[step - 1], generator
+            )
             reveal[revealed] = step
         return tokens, reveal
 
@@ -177,9 +177,7 @@ class MaskedDiffusion(nn.Module):
         state[rows] = torch.where(revealed[rows], proposal, state[rows])
         return state, revealed
 
-    def log_probs(
-        self, trajectory: Trajectory, steps: Sequence[int] | None = None
-    ) -> torch.Tensor:
+    def log_probs(self, trajectory: Trajectory, steps: Sequence[int] | None = None) -> torch.Tensor:
         """Differentiable per-step log-probabilities of a trajectory under this model.
 
         Args:

@@ -8,8 +8,8 @@ import torch
 class LogLinearSchedule:
     """alpha(t) = 1 - t (MDLM's log-linear schedule): at time t each token is masked w.p. t.
 
-    The continuous-time ELBO weight of a masked token's cross-entropy is -alpha'(t) / (1 - alpha(t)),
-    here 1 / t.
+    The continuous-time ELBO weight of a masked token's cross-entropy is
+    -alpha'(t) / (1 - alpha(t)), here 1 / t.
     """
 
     def alpha(self, t: torch.Tensor) -> torch.Tensor:
@@ -23,6 +23,6 @@ class LogLinearSchedule:
         return (self.alpha(s) - self.alpha(t)) / (1.0 - self.alpha(t))
 
     def reveal_probabilities(self, steps: int) -> torch.Tensor:
-        """Per-step reveal probability on a uniform grid from t=1 to t=0, shape `T`; the last is 1."""
+        """Per-step reveal probabilities on a uniform grid from t=1 to t=0, shape `T`; last is 1."""
         grid = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
         return self.unmask_probability(grid[:-1], grid[1:]).float()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from molseiko.diffusion.checkpoint import atomic_save, model_state, model_from_state
+from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_state
 from molseiko.diffusion.denoiser import DenoiserConfig
 from molseiko.diffusion.masked import MaskedDiffusion
 from molseiko.diffusion.tokenizer import SelfiesTokenizer
@@ -57,7 +57,9 @@ class EncodedSet:
     """Row of each molecule in the source file."""
 
 
-def encode_smiles(smiles: list[str], skip_invalid: bool, source: str) -> tuple[list[str], list[int]]:
+def encode_smiles(
+    smiles: list[str], skip_invalid: bool, source: str
+) -> tuple[list[str], list[int]]:
     """SELFIES of each SMILES; an invalid one is an error naming its row, or skipped if asked."""
     selfies, rows = [], []
     for row, smi in enumerate(smiles):
@@ -66,7 +68,8 @@ def encode_smiles(smiles: list[str], skip_invalid: bool, source: str) -> tuple[l
             if skip_invalid:
                 continue
             raise MolseikoError(
-                f"{source}: invalid SMILES at row {row + 1}: {smi!r} (fix it or pass --skip-invalid)"
+                f"{source}: invalid SMILES at row {row + 1}: {smi!r} "
+                "(fix it or pass --skip-invalid)"
             )
         selfies.append(encoded)
         rows.append(row)
@@ -124,7 +127,9 @@ class Pretrainer:
         self.meta = meta or {}
         torch.manual_seed(config.seed)
         self.model = MaskedDiffusion(tokenizer, config.denoiser).to(self.device)
-        self.model.fit_length_distribution(torch.tensor([len(s) for s in train], device=self.device))
+        self.model.fit_length_distribution(
+            torch.tensor([len(s) for s in train], device=self.device)
+        )
         self.ema = copy.deepcopy(self.model).eval()
         self.optimizer = torch.optim.AdamW(
             [p for n, p in self.model.named_parameters() if n != "length_logits"],
@@ -149,8 +154,12 @@ class Pretrainer:
         return True
 
     def save(self) -> None:
-        meta = {**self.meta, "step": self.step, "minutes": round(self.elapsed / 60, 2),
-                "train_config": json.dumps(asdict(self.config))}
+        meta = {
+            **self.meta,
+            "step": self.step,
+            "minutes": round(self.elapsed / 60, 2),
+            "train_config": json.dumps(asdict(self.config)),
+        }
         atomic_save(
             {
                 "model": model_state(self.model, meta),
@@ -223,7 +232,9 @@ class Pretrainer:
                     last_checkpoint = time.monotonic()
         bar.close()
         if not row or row["step"] != self.step:
-            row = self._log(writer, curve, learning_rate(config, self.step, self.elapsed / 60), running)
+            row = self._log(
+                writer, curve, learning_rate(config, self.step, self.elapsed / 60), running
+            )
         curve.close()
         self.save()
         return row
@@ -266,8 +277,11 @@ class TrainingData:
 
 
 def load_training_data(
-    path: str | Path, test_indices: str | Path | None = None, skip_invalid: bool = False,
-    valid_fraction: float = 0.05, seed: int = 0,
+    path: str | Path,
+    test_indices: str | Path | None = None,
+    skip_invalid: bool = False,
+    valid_fraction: float = 0.05,
+    seed: int = 0,
 ) -> TrainingData:
     """Read SMILES, hold out the rows in `test_indices` (a JSON list of 0-based rows) or else a
     random `valid_fraction`, and tokenize with a vocabulary built from the training rows only."""

@@ -27,17 +27,22 @@ def read_smiles(path: str | Path, column: str = "smiles") -> list[str]:
     suffixes = [s.lower() for s in path.suffixes]
     if ".smi" in suffixes or ".txt" in suffixes:
         with _open_text(path) as handle:
-            smiles = [line.split()[0] for line in handle if line.strip() and not line.startswith("#")]
+            smiles = [
+                line.split()[0] for line in handle if line.strip() and not line.startswith("#")
+            ]
     else:
         try:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise MolseikoError(f"{path}: the file is empty") from None
         except (UnicodeDecodeError, pd.errors.ParserError) as err:
-            raise MolseikoError(f"{path}: not a readable CSV file ({err.__class__.__name__})") from None
+            raise MolseikoError(
+                f"{path}: not a readable CSV file ({err.__class__.__name__})"
+            ) from None
         if column not in frame.columns:
             raise MolseikoError(
-                f"{path}: no '{column}' column (columns: {', '.join(map(str, frame.columns)) or 'none'})"
+                f"{path}: no '{column}' column "
+                f"(columns: {', '.join(map(str, frame.columns)) or 'none'})"
             )
         smiles = [s.strip() for s in frame[column].tolist()]
     if not smiles:

@@ -36,7 +36,7 @@ def canonical_smiles(smiles: str | None) -> str | None:
 
 
 def to_selfies(smiles: str | None) -> str | None:
-    """Encode a SMILES string as SELFIES (from its canonical form); None if invalid or unencodable."""
+    """SELFIES of a SMILES string (from its canonical form); None if invalid or unencodable."""
     import selfies as sf
 
     canonical = canonical_smiles(smiles)

@@ -30,7 +30,7 @@ def sa_score(mol: Chem.Mol) -> float:
 
 
 def properties(mol: Chem.Mol | None) -> dict[str, float]:
-    """The descriptors of `PROPERTY_NAMES` for one molecule; NaN for all of them when mol is None."""
+    """The descriptors of `PROPERTY_NAMES` for one molecule; all NaN when mol is None."""
     if mol is None:
         return {name: math.nan for name in PROPERTY_NAMES}
     return {

@@ -100,7 +100,9 @@ def test_kl_to_itself_is_zero_and_matches_brute_force(toy_model):
     for row in [0, 5, 7, 20, 41]:
         for step in range(1, STEPS + 1):
             assert kl[row, step].item() == pytest.approx(
-                brute_force_step_kl(toy_model, other, paths.select([row]), step, q[step - 1].item()),
+                brute_force_step_kl(
+                    toy_model, other, paths.select([row]), step, q[step - 1].item()
+                ),
                 abs=1e-5,
             )
     p = torch.softmax(toy_model.length_logits, -1)
@@ -123,7 +125,10 @@ def brute_force_step_kl(model_a, model_b, path: Trajectory, step: int, q: float)
             if token == MASK_ID:
                 pa, pb = pa * (1 - q), pb * (1 - q)
             else:
-                pa, pb = pa * q * probs_a[position, token].item(), pb * q * probs_b[position, token].item()
+                pa, pb = (
+                    pa * q * probs_a[position, token].item(),
+                    pb * q * probs_b[position, token].item(),
+                )
         if pa > 0:
             total += pa * math.log(pa / pb)
     return total
@@ -158,7 +163,9 @@ def small_model():
 
 
 def test_loss_decreases_on_tiny_dataset(small_model):
-    tokens, lengths = small_model.tokenizer.pad([small_model.tokenizer.from_design(s) for s in SMILES])
+    tokens, lengths = small_model.tokenizer.pad(
+        [small_model.tokenizer.from_design(s) for s in SMILES]
+    )
 
     def fixed_noise_loss():
         with torch.no_grad():
@@ -176,7 +183,9 @@ def test_loss_decreases_on_tiny_dataset(small_model):
 
 
 def test_loss_only_counts_masked_real_tokens(small_model):
-    tokens, lengths = small_model.tokenizer.pad([small_model.tokenizer.from_design(s) for s in SMILES])
+    tokens, lengths = small_model.tokenizer.pad(
+        [small_model.tokenizer.from_design(s) for s in SMILES]
+    )
     out = small_model.loss(tokens, lengths, torch.Generator().manual_seed(0))
     # Low-discrepancy times average to ~0.5, so about half the real tokens are masked.
     assert 0.3 < out.masked_fraction.item() < 0.7 and torch.isfinite(out.loss)
