@@ -31,6 +31,16 @@ class DiffusionLoss:
     """Scalar: share of real tokens that were masked in this batch."""
 
 
+@dataclass
+class TrajectoryScore:
+    """A trajectory scored under a model."""
+
+    log_probs: torch.Tensor
+    """`B x S` per-step log-probabilities of the path's actions (differentiable)."""
+    kl: list[torch.Tensor]
+    """Per reference model, `B x S` exact per-step KL(model || reference) from the path's states."""
+
+
 def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Sample from categorical rows of `... x V` log-probabilities."""
     uniform = torch.rand(log_probs.shape, generator=generator, device=log_probs.device)
@@ -177,39 +187,71 @@ class MaskedDiffusion(nn.Module):
         state[rows] = torch.where(revealed[rows], proposal, state[rows])
         return state, revealed
 
-    def log_probs(self, trajectory: Trajectory, steps: Sequence[int] | None = None) -> torch.Tensor:
-        """Differentiable per-step log-probabilities of a trajectory under this model.
+    def score(
+        self,
+        trajectory: Trajectory,
+        references: Sequence[MaskedDiffusion] = (),
+        steps: Sequence[int] | None = None,
+    ) -> TrajectoryScore:
+        """Per-step log-probabilities of a trajectory under this model and exact per-step KLs from
+        this model to each reference, with one forward pass of this model per step.
+
+        A reverse step factorizes over masked positions, each revealed with the same schedule
+        probability q under every model, so its KL is `q * sum_masked KL(token distributions)`.
 
         Args:
             trajectory: paths of `B` sequences with T reverse steps.
+            references: models to measure KL(this || reference) against (not differentiated).
             steps: decision steps to score (0 = length choice, 1..T reverse steps); all by default.
-
-        Returns:
-            `B x S` log-probabilities; over all steps their sum is the path's log-probability.
         """
         steps = list(range(trajectory.num_steps)) if steps is None else list(steps)
         reveal_probability = self.schedule.reveal_probabilities(trajectory.num_denoising_steps)
         padding = trajectory.padding
-        columns = []
+        batch = len(trajectory)
+        log_prob_columns, kl_columns = [], [[] for _ in references]
         for step in steps:
             if step == 0:
                 length_log_probs = F.log_softmax(self.length_logits, -1)
-                columns.append(length_log_probs[trajectory.lengths - 1])
+                log_prob_columns.append(length_log_probs[trajectory.lengths - 1])
+                for columns, reference in zip(kl_columns, references, strict=True):
+                    reference_log_probs = F.log_softmax(reference.length_logits, -1).detach()
+                    kl = _categorical_kl(length_log_probs, reference_log_probs)
+                    columns.append(kl.expand(batch))
                 continue
             masked = trajectory.reveal_step >= step
             revealed = trajectory.reveal_step == step
             q = reveal_probability[step - 1].item()
             log_stay = math.log1p(-q) if q < 1 else 0.0
-            column = (masked & ~revealed).sum(-1) * log_stay + revealed.sum(-1) * math.log(q)
-            rows = revealed.any(-1).nonzero().squeeze(-1)
+            log_prob = (masked & ~revealed).sum(-1) * log_stay + revealed.sum(-1) * math.log(q)
+            log_prob = log_prob.to(self.length_logits.dtype)
+            kls = [torch.zeros(batch, device=self.device) for _ in references]
+            # Rows with nothing left to reveal contribute 0; rows with masks but no reveal still
+            # carry KL, so the forward pass covers every row with a masked position.
+            rows = masked.any(-1).nonzero().squeeze(-1)
             if len(rows):
                 state = trajectory.state_before(step)[rows]
-                token_log_probs = self.token_log_probs(state, padding[rows])
+                token_log_probs = self.token_log_probs(state, padding[rows])  # B' x L x V
                 chosen = token_log_probs.gather(-1, trajectory.tokens[rows][..., None]).squeeze(-1)
                 chosen = torch.where(revealed[rows], chosen, torch.zeros_like(chosen)).sum(-1)
-                column = column.to(chosen.dtype).index_add(0, rows, chosen)
-            columns.append(column.to(self.length_logits.dtype))
-        return torch.stack(columns, dim=-1)
+                log_prob = log_prob.index_add(0, rows, chosen)
+                for i, reference in enumerate(references):
+                    with torch.no_grad():
+                        reference_log_probs = reference.token_log_probs(state, padding[rows])
+                    kl = _categorical_kl(token_log_probs, reference_log_probs)  # B' x L
+                    kl = torch.where(masked[rows], kl, torch.zeros_like(kl)).sum(-1)
+                    kls[i] = kls[i].index_add(0, rows, q * kl)
+            log_prob_columns.append(log_prob)
+            for columns, kl in zip(kl_columns, kls, strict=True):
+                columns.append(kl)
+        return TrajectoryScore(
+            torch.stack(log_prob_columns, dim=-1),
+            [torch.stack(columns, dim=-1) for columns in kl_columns],
+        )
+
+    def log_probs(self, trajectory: Trajectory, steps: Sequence[int] | None = None) -> torch.Tensor:
+        """Differentiable per-step log-probabilities, `B x S`; over all steps (0 = length choice,
+        1..T reverse steps) their sum is the path's log-probability."""
+        return self.score(trajectory, (), steps).log_probs
 
     def kl(
         self,
@@ -217,39 +259,9 @@ class MaskedDiffusion(nn.Module):
         reference: MaskedDiffusion,
         steps: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """Exact per-step KL(this model's step || reference's step) from each state on the path.
-
-        A reverse step factorizes over masked positions, each revealed with the same schedule
-        probability q under both models, so its KL is `q * sum_masked KL(token dists)`.
-
-        Returns:
-            `B x S` KLs, differentiable with respect to this model.
-        """
-        steps = list(range(trajectory.num_steps)) if steps is None else list(steps)
-        reveal_probability = self.schedule.reveal_probabilities(trajectory.num_denoising_steps)
-        padding = trajectory.padding
-        columns = []
-        for step in steps:
-            if step == 0:
-                kl = _categorical_kl(
-                    F.log_softmax(self.length_logits, -1),
-                    F.log_softmax(reference.length_logits, -1),
-                )
-                columns.append(kl.expand(len(trajectory)))
-                continue
-            masked = trajectory.reveal_step >= step
-            column = torch.zeros(len(trajectory), device=self.device)
-            rows = masked.any(-1).nonzero().squeeze(-1)
-            if len(rows):
-                state = trajectory.state_before(step)[rows]
-                kl = _categorical_kl(
-                    self.token_log_probs(state, padding[rows]),
-                    reference.token_log_probs(state, padding[rows]),
-                )  # B' x L
-                kl = torch.where(masked[rows], kl, torch.zeros_like(kl)).sum(-1)
-                column = column.index_add(0, rows, reveal_probability[step - 1].item() * kl)
-            columns.append(column)
-        return torch.stack(columns, dim=-1)
+        """Exact per-step KL(this model's step || reference's step) along the path, `B x S`,
+        differentiable with respect to this model."""
+        return self.score(trajectory, (reference,), steps).kl[0]
 
     def decode(self, trajectory: Trajectory) -> list[str | None]:
         """Designs of finished paths (canonical SMILES); None flags an invalid design."""
