@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 from molseiko.diffusion.denoiser import DenoiserConfig
 from molseiko.diffusion.masked import MaskedDiffusion
-from molseiko.diffusion.tokenizer import SelfiesTokenizer
+from molseiko.diffusion.tokenizer import PAD_ID, SelfiesTokenizer
+from molseiko.diffusion.trajectory import Trajectory
 
 SMILES = [
     "CCO",
@@ -43,3 +46,31 @@ def toy_model() -> MaskedDiffusion:
         for parameter in model.parameters():
             parameter.normal_(0.0, 0.7)  # far from uniform, so mistakes show
     return model.eval()
+
+
+def all_paths(max_len: int = 2, steps: int = 2, vocab=(2, 3, 4)) -> Trajectory:
+    """Every possible trajectory of the toy model: lengths, reveal steps and tokens."""
+    rows, reveals, lengths = [], [], []
+    for length in range(1, max_len + 1):
+        for reveal in itertools.product(range(1, steps + 1), repeat=length):
+            for tokens in itertools.product(vocab, repeat=length):
+                pad = max_len - length
+                rows.append(list(tokens) + [PAD_ID] * pad)
+                reveals.append(list(reveal) + [0] * pad)
+                lengths.append(length)
+    return Trajectory(torch.tensor(rows), torch.tensor(lengths), torch.tensor(reveals), steps)
+
+
+def design_key(trajectory: Trajectory, row: int) -> tuple:
+    return tuple(trajectory.tokens[row, : trajectory.lengths[row]].tolist())
+
+
+def design_marginal(model, paths: Trajectory) -> dict[tuple, float]:
+    """Exact probability of each design (token tuple) under `model`, summed over its paths."""
+    with torch.no_grad():
+        path_probs = torch.exp(model.log_probs(paths).sum(-1))
+    marginal: dict[tuple, float] = {}
+    for row in range(len(paths)):
+        key = design_key(paths, row)
+        marginal[key] = marginal.get(key, 0.0) + path_probs[row].item()
+    return marginal

@@ -12,26 +12,9 @@ from molseiko.diffusion.schedule import LogLinearSchedule
 from molseiko.diffusion.tokenizer import MASK_ID, PAD_ID, SelfiesTokenizer
 from molseiko.diffusion.trajectory import Trajectory
 from molseiko.domains.molecule import to_selfies
-from tests.conftest import SMILES
+from tests.conftest import SMILES, all_paths, design_key
 
 STEPS = 2
-
-
-def all_paths(max_len: int = 2, steps: int = STEPS, vocab=(2, 3, 4)) -> Trajectory:
-    """Every possible trajectory of the toy model: lengths, reveal steps and tokens."""
-    rows, reveals, lengths = [], [], []
-    for length in range(1, max_len + 1):
-        for reveal in itertools.product(range(1, steps + 1), repeat=length):
-            for tokens in itertools.product(vocab, repeat=length):
-                pad = max_len - length
-                rows.append(list(tokens) + [PAD_ID] * pad)
-                reveals.append(list(reveal) + [0] * pad)
-                lengths.append(length)
-    return Trajectory(torch.tensor(rows), torch.tensor(lengths), torch.tensor(reveals), steps)
-
-
-def design_key(trajectory: Trajectory, row: int) -> tuple:
-    return tuple(trajectory.tokens[row, : trajectory.lengths[row]].tolist())
 
 
 def test_schedule_keeps_masked_share_equal_to_t():

@@ -1,0 +1,1 @@
+"""The SEIKO loop: acquisition, fine-tuning, ledger, run directory."""
