@@ -1,7 +1,8 @@
 """KL-regularized policy-gradient fine-tuning of a diffusion policy against a reward model.
 
 Maximizes J(theta) = E_{x ~ p_theta}[R(x)] - alpha KL(p_theta || p_pre) - beta KL(p_theta || p_prev)
-over whole denoising paths, whose optimum is p*(path) ∝ p_pre^(a/(a+b)) p_prev^(b/(a+b)) exp(R/(a+b)).
+over whole denoising paths; the optimum is
+p*(path) ∝ p_pre^(a/(a+b)) p_prev^(b/(a+b)) exp(R/(a+b)) with a = alpha, b = beta.
 """
 
 from __future__ import annotations
