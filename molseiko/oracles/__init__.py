@@ -1,0 +1,1 @@
+"""Objectives: a uniform contract over descriptors, benchmark functions, docking, assays, plugins."""

@@ -1,0 +1,89 @@
+"""The oracle contract: score a batch of designs, NaN plus a reason for each one that failed."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from molseiko.domains.molecule import to_mol
+
+
+@dataclass
+class OracleResult:
+    """Scores of one batch of designs."""
+
+    values: np.ndarray
+    """`N` float scores, higher is better (the oracle's direction applied); NaN where it failed."""
+    failures: list[str | None]
+    """Per design, why it failed, or None."""
+    raw: np.ndarray
+    """`N` float values as measured, before the direction is applied."""
+    details: dict[str, np.ndarray] = field(default_factory=dict)
+    """Optional per-design columns, e.g. each component's raw and transformed value."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class Oracle(ABC):
+    """An objective. Called on a batch of designs; never raises for one bad design."""
+
+    name: str = "oracle"
+    direction: str = "maximize"
+    """'maximize' or 'minimize' the raw value; `values` are always higher-is-better."""
+    cost: str = "cheap"
+    """A hint for schedulers and users: 'cheap' (ms), 'moderate' (s), 'expensive' (min or lab)."""
+    deterministic: bool = True
+    description: str = ""
+
+    @abstractmethod
+    def measure(self, designs: Sequence[str]) -> tuple[np.ndarray, list[str | None]]:
+        """Raw values (`N`, NaN on failure) and failure reasons."""
+
+    def __call__(self, designs: Sequence[str]) -> OracleResult:
+        raw, failures = self.measure(list(designs))
+        raw = np.asarray(raw, dtype=float)
+        failures = [
+            reason if reason is not None or np.isfinite(value) else "non-finite value"
+            for value, reason in zip(raw, failures, strict=True)
+        ]
+        raw = np.where([reason is None for reason in failures], raw, np.nan)
+        values = raw if self.direction == "maximize" else -raw
+        return OracleResult(values, failures, raw)
+
+
+class MoleculeOracle(Oracle):
+    """An oracle from a function of one RDKit molecule; invalid SMILES and exceptions become NaN."""
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable,
+        direction: str = "maximize",
+        description: str = "",
+    ):
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction must be 'maximize' or 'minimize', not {direction!r}")
+        self.name, self.function, self.direction, self.description = (
+            name,
+            function,
+            direction,
+            description,
+        )
+
+    def measure(self, designs: Sequence[str]) -> tuple[np.ndarray, list[str | None]]:
+        values = np.full(len(designs), np.nan)
+        failures: list[str | None] = [None] * len(designs)
+        for i, smiles in enumerate(designs):
+            mol = to_mol(smiles)
+            if mol is None:
+                failures[i] = "invalid SMILES"
+                continue
+            try:
+                values[i] = float(self.function(mol))
+            except Exception as err:  # one bad design must not stop a campaign
+                failures[i] = f"{self.name} failed: {err.__class__.__name__}: {err}"
+        return values, failures

@@ -1,0 +1,92 @@
+"""Composite objectives: named oracles with desirability transforms and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from molseiko.oracles.base import Oracle, OracleResult
+from molseiko.oracles.transforms import Identity
+
+ROLES = ("objective", "filter", "penalty")
+
+
+@dataclass
+class Component:
+    """One oracle inside a composite objective."""
+
+    oracle: Oracle
+    transform: Callable[[np.ndarray], np.ndarray] = field(default_factory=Identity)
+    """Maps the oracle's raw value to a desirability (usually in [0, 1])."""
+    role: str = "objective"
+    """'objective' (aggregated), 'filter' (a design scoring below `threshold` gets 0), or
+    'penalty' (weight x desirability is subtracted)."""
+    weight: float = 1.0
+    threshold: float = 0.5
+    """For filters: the desirability a design must reach to pass."""
+    label: str = ""
+    """Column name in reports; the oracle's name by default."""
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {self.role!r}")
+        self.label = self.label or self.oracle.name
+
+
+class CompositeOracle(Oracle):
+    """Weighted geometric (default) or arithmetic mean of objective desirabilities, zeroed by
+    failed filters, minus penalties. A design fails (NaN) if any component fails on it."""
+
+    def __init__(
+        self,
+        name: str,
+        components: Sequence[Component],
+        aggregate: str = "geometric",
+        description: str = "",
+    ):
+        if aggregate not in ("geometric", "arithmetic"):
+            raise ValueError(f"aggregate must be 'geometric' or 'arithmetic', not {aggregate!r}")
+        if not any(c.role == "objective" for c in components):
+            raise ValueError(f"composite {name!r} has no component with role 'objective'")
+        self.name, self.components, self.aggregate = name, list(components), aggregate
+        self.description = description or " + ".join(c.label for c in self.components)
+        self.deterministic = all(c.oracle.deterministic for c in self.components)
+
+    def measure(self, designs):
+        result = self(designs)
+        return result.raw, result.failures
+
+    def __call__(self, designs: Sequence[str]) -> OracleResult:
+        designs = list(designs)
+        failures: list[str | None] = [None] * len(designs)
+        details: dict[str, np.ndarray] = {}
+        objectives, weights = [], []
+        passed = np.ones(len(designs))
+        penalty = np.zeros(len(designs))
+        for component in self.components:
+            measured = component.oracle(designs)
+            desirability = np.asarray(component.transform(measured.raw), dtype=float)
+            details[f"{component.label}_raw"] = measured.raw
+            details[f"{component.label}_score"] = desirability
+            for i, reason in enumerate(measured.failures):
+                if reason is not None and failures[i] is None:
+                    failures[i] = f"{component.label}: {reason}"
+            if component.role == "objective":
+                objectives.append(desirability)
+                weights.append(component.weight)
+            elif component.role == "filter":
+                passed = passed * (desirability >= component.threshold)
+            else:
+                penalty = penalty + component.weight * desirability
+        stacked, weights = np.stack(objectives), np.asarray(weights)[:, None]
+        if self.aggregate == "geometric":
+            with np.errstate(divide="ignore"):
+                logs = np.log(np.clip(stacked, 0.0, None))
+            combined = np.exp((weights * logs).sum(0) / weights.sum())
+        else:
+            combined = (weights * stacked).sum(0) / weights.sum()
+        values = combined * passed - penalty
+        values = np.where([f is None for f in failures], values, np.nan)
+        return OracleResult(values, failures, values.copy(), details)

@@ -1,0 +1,175 @@
+"""Turning an objective spec into an Oracle: a built-in name, `tdc:<task>`, a TOML file, a
+`path/file.py:Name` plugin, or a name registered under the `molseiko.oracles` entry-point group."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from molseiko.errors import MolseikoError
+from molseiko.oracles.base import MoleculeOracle, Oracle
+from molseiko.oracles.composite import Component, CompositeOracle
+from molseiko.oracles.descriptors import DESCRIPTORS, descriptor_oracle, pains_oracle
+from molseiko.oracles.transforms import TRANSFORMS
+
+ORACLE_DIR = Path(__file__).resolve().parents[2] / "oracles"
+
+
+def known_objectives() -> dict[str, str]:
+    """Every objective name a user can give, with a one-line description."""
+    known = {name: description for name, (_, _, description) in DESCRIPTORS.items()}
+    known["pains_free"] = "1 if no PAINS structural alert, else 0 (use as a filter)"
+    known["similarity"] = "Tanimoto (ECFP4) similarity to `reference` (TOML component only)"
+    known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
+    known.update({name: text for name, text in _pmo_tasks().items()})
+    for entry in entry_points(group="molseiko.oracles"):
+        known[entry.name] = f"plugin from {entry.value}"
+    if ORACLE_DIR.is_dir():
+        for path in sorted(ORACLE_DIR.rglob("*.toml")):
+            known[str(path.relative_to(ORACLE_DIR.parent))] = _toml_description(path)
+    return known
+
+
+def resolve_objective(spec: str) -> Oracle:
+    """The Oracle a spec names; a one-line MolseikoError listing known names otherwise."""
+    spec = spec.strip()
+    lowered = spec.lower()
+    if lowered in DESCRIPTORS:
+        return descriptor_oracle(lowered)
+    if lowered == "pains_free":
+        return pains_oracle()
+    if lowered.startswith("tdc:") or lowered in _pmo_tasks():
+        return _pmo_oracle(lowered.removeprefix("tdc:"))
+    if ".py:" in spec:
+        return _load_plugin_file(spec)
+    if spec.endswith(".toml"):
+        return load_toml_objective(spec)
+    for entry in entry_points(group="molseiko.oracles"):
+        if entry.name == spec:
+            return _as_oracle(entry.load(), spec)
+    raise MolseikoError(
+        f"unknown objective {spec!r}; known: {', '.join(sorted(k for k in known_objectives()))}"
+    )
+
+
+def load_toml_objective(path: str | Path) -> Oracle:
+    """An objective from a TOML spec: `oracle = "qed"`, or `[[component]]` tables."""
+    path = Path(path)
+    if not path.is_file() and (ORACLE_DIR.parent / path).is_file():
+        path = ORACLE_DIR.parent / path
+    try:
+        spec = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise MolseikoError(f"{path}: no such objective file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise MolseikoError(f"{path}: invalid TOML ({err})") from None
+    name = spec.get("name", path.stem)
+    if "component" not in spec:
+        if "oracle" not in spec:
+            raise MolseikoError(f'{path}: needs `oracle = "name"` or [[component]] tables')
+        return _component_oracle(spec, path)
+    components = []
+    for i, table in enumerate(spec["component"]):
+        try:
+            transform = _transform(table.get("transform"))
+            components.append(
+                Component(
+                    _component_oracle(table, path),
+                    transform,
+                    table.get("role", "objective"),
+                    float(table.get("weight", 1.0)),
+                    float(table.get("threshold", 0.5)),
+                    table.get("label", ""),
+                )
+            )
+        except (TypeError, ValueError) as err:
+            raise MolseikoError(f"{path}: component {i + 1}: {err}") from None
+    try:
+        return CompositeOracle(
+            name, components, spec.get("aggregate", "geometric"), spec.get("description", "")
+        )
+    except ValueError as err:
+        raise MolseikoError(f"{path}: {err}") from None
+
+
+def _component_oracle(table: dict, path: Path) -> Oracle:
+    name = str(table.get("oracle", ""))
+    if name == "similarity":
+        from molseiko.oracles.descriptors import similarity_oracle
+
+        if "reference" not in table:
+            raise MolseikoError(f'{path}: the similarity oracle needs `reference = "SMILES"`')
+        return similarity_oracle(table["reference"], int(table.get("radius", 2)))
+    oracle = resolve_objective(name)
+    if "direction" in table and isinstance(oracle, MoleculeOracle):
+        oracle.direction = table["direction"]
+    return oracle
+
+
+def _transform(table: dict | None):
+    if table is None:
+        return TRANSFORMS["identity"]()
+    table = dict(table)
+    kind = table.pop("kind", None)
+    if kind not in TRANSFORMS:
+        raise ValueError(f"unknown transform {kind!r} (known: {', '.join(TRANSFORMS)})")
+    return TRANSFORMS[kind](**table)
+
+
+def _load_plugin_file(spec: str) -> Oracle:
+    file, _, attribute = spec.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise MolseikoError(f"plugin {spec!r}: no such file {path}")
+    module_name = f"molseiko_plugin_{path.stem}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:
+        raise MolseikoError(f"plugin {spec!r}: importing {path} failed: {err}") from None
+    if not hasattr(module, attribute):
+        raise MolseikoError(f"plugin {spec!r}: {path} defines no {attribute!r}")
+    return _as_oracle(getattr(module, attribute), spec)
+
+
+def _as_oracle(obj, spec: str) -> Oracle:
+    """An Oracle instance, an Oracle subclass (built with no arguments), or a function of one
+    RDKit molecule returning a float (maximized)."""
+    if isinstance(obj, Oracle):
+        return obj
+    if inspect.isclass(obj) and issubclass(obj, Oracle):
+        return obj()
+    if callable(obj):
+        return MoleculeOracle(spec.rpartition(":")[2] or spec, obj, "maximize", f"plugin {spec}")
+    raise MolseikoError(f"plugin {spec!r} is not an Oracle, Oracle class or function")
+
+
+def _toml_description(path: Path) -> str:
+    try:
+        spec = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return "unreadable TOML spec"
+    return spec.get("description", "objective spec")
+
+
+def _pmo_tasks() -> dict[str, str]:
+    try:
+        from molseiko.oracles.guacamol import PMO_TASKS
+    except ImportError:
+        return {}
+    return dict(PMO_TASKS)
+
+
+def _pmo_oracle(name: str) -> Oracle:
+    tasks = _pmo_tasks()
+    if name not in tasks:
+        raise MolseikoError(f"unknown PMO task {name!r}; known: {', '.join(sorted(tasks))}")
+    from molseiko.oracles.guacamol import pmo_oracle
+
+    return pmo_oracle(name)

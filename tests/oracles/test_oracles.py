@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pytest
+from rdkit.Chem import QED, Crippen
+
+from molseiko.domains.molecule import to_mol
+from molseiko.errors import MolseikoError
+from molseiko.oracles.composite import Component, CompositeOracle
+from molseiko.oracles.descriptors import descriptor_oracle, pains_oracle, similarity_oracle
+from molseiko.oracles.registry import known_objectives, load_toml_objective, resolve_objective
+from molseiko.oracles.transforms import DoubleSigmoid, ReverseSigmoid, Sigmoid, Step
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+
+
+def test_descriptor_values_and_failures_never_raise():
+    result = resolve_objective("qed")(["CCO", "not a molecule", ASPIRIN, ""])
+    assert result.values[0] == pytest.approx(QED.qed(to_mol("CCO")))
+    assert math.isnan(result.values[1]) and result.failures[1] == "invalid SMILES"
+    assert result.failures[0] is None and result.failures[3] == "invalid SMILES"
+
+
+def test_minimized_oracle_flips_sign_but_keeps_raw():
+    result = descriptor_oracle("sa")([ASPIRIN])
+    assert result.values[0] == -result.raw[0] and 1.0 < result.raw[0] < 3.0
+
+
+def test_exception_in_oracle_becomes_flagged_nan():
+    def broken(mol):
+        raise RuntimeError("boom")
+
+    from molseiko.oracles.base import MoleculeOracle
+
+    result = MoleculeOracle("broken", broken)(["CCO"])
+    assert math.isnan(result.values[0]) and "RuntimeError: boom" in result.failures[0]
+
+
+def test_similarity_and_pains():
+    assert similarity_oracle(ASPIRIN)([ASPIRIN]).values[0] == pytest.approx(1.0)
+    assert similarity_oracle(ASPIRIN)(["CCCCCC"]).values[0] < 0.2
+    # A catechol-type quinone-forming motif is a classic PAINS alert (catechol_A).
+    flagged = pains_oracle()(["Oc1ccc(cc1O)/C=C/C(=O)c1ccccc1", "CCO"])
+    assert flagged.values.tolist() == [0.0, 1.0]
+
+
+def test_transforms_known_values():
+    assert Sigmoid(2.0, 3.0)(np.array([2.0]))[0] == pytest.approx(0.5)
+    assert ReverseSigmoid(0.0, 1.0)(np.array([math.log(3)]))[0] == pytest.approx(0.25)
+    assert DoubleSigmoid(0.0, 10.0, 5.0)(np.array([5.0]))[0] == pytest.approx(1.0, abs=1e-9)
+    assert Step(1, 3)(np.array([0.5, 1.0, 3.0, 4.0, np.nan])).tolist()[:4] == [0, 1, 1, 0]
+    assert math.isnan(Step(1, 3)(np.array([np.nan]))[0])
+
+
+def test_composite_geometric_mean_filter_and_penalty():
+    qed, logp = descriptor_oracle("qed"), descriptor_oracle("logp")
+    composite = CompositeOracle(
+        "c",
+        [
+            Component(qed, weight=1.0),
+            Component(logp, Sigmoid(0.0, 1.0), weight=1.0),
+            Component(pains_oracle(), role="filter"),
+            Component(descriptor_oracle("hbd"), Step(2, 100), role="penalty", weight=0.1),
+        ],
+    )
+    smiles = [ASPIRIN, "Oc1ccc(cc1O)/C=C/C(=O)c1ccccc1", "xx"]
+    result = composite(smiles)
+    mol = to_mol(ASPIRIN)
+    expected = math.sqrt(QED.qed(mol) * 1 / (1 + math.exp(-Crippen.MolLogP(mol))))
+    assert result.values[0] == pytest.approx(expected)  # aspirin: 1 donor, no penalty
+    assert result.values[1] == pytest.approx(-0.1)  # PAINS: filtered to 0, 2 donors: -0.1
+    assert math.isnan(result.values[2]) and result.failures[2].startswith("qed:")
+    assert set(result.details) >= {"qed_raw", "qed_score", "pains_free_score"}
+
+
+def test_toml_objective(tmp_path):
+    spec = tmp_path / "obj.toml"
+    spec.write_text(
+        'name = "drug_like"\naggregate = "arithmetic"\n'
+        '[[component]]\noracle = "qed"\nweight = 3\n'
+        '[[component]]\noracle = "similarity"\nreference = "CC(=O)Oc1ccccc1C(=O)O"\n'
+        '[[component]]\noracle = "mw"\nrole = "filter"\n'
+        'transform = { kind = "step", low = 100, high = 500 }\n'
+    )
+    oracle = load_toml_objective(spec)
+    result = oracle([ASPIRIN, "CCO"])
+    assert result.values[0] == pytest.approx((3 * QED.qed(to_mol(ASPIRIN)) + 1.0) / 4)
+    assert result.values[1] == 0.0  # ethanol fails the MW filter
+    assert oracle.name == "drug_like"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("oracle = 'nope'", "unknown objective 'nope'; known: "),
+        ("[[component]]\noracle = 'qed'\nrole = 'boss'", "role must be one of"),
+        ("[[component]]\noracle = 'qed'\ntransform = { kind = 'cubic' }", "unknown transform"),
+        ("x = [", "invalid TOML"),
+        ("[[component]]\noracle = 'qed'\nrole = 'filter'", "no component with role 'objective'"),
+    ],
+)
+def test_bad_specs_are_one_line_errors(tmp_path, content, message):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(content)
+    with pytest.raises(MolseikoError, match=message) as info:
+        load_toml_objective(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(MolseikoError) as info:
+        resolve_objective("qde")
+    assert "qed" in str(info.value) and "logp" in str(info.value)
+    assert "qed" in known_objectives()
+
+
+def test_plugin_file(tmp_path):
+    plugin = tmp_path / "my_oracles.py"
+    plugin.write_text(
+        "from molseiko.oracles.base import MoleculeOracle\n"
+        "def heavy_atoms(mol):\n    return mol.GetNumHeavyAtoms()\n"
+        "class Ring(MoleculeOracle):\n"
+        "    def __init__(self):\n"
+        "        super().__init__('ring', lambda m: m.GetRingInfo().NumRings())\n"
+    )
+    assert resolve_objective(f"{plugin}:heavy_atoms")(["CCO"]).values.tolist() == [3.0]
+    assert resolve_objective(f"{plugin}:Ring")(["c1ccccc1"]).values.tolist() == [1.0]
+    with pytest.raises(MolseikoError, match="defines no 'missing'"):
+        resolve_objective(f"{plugin}:missing")
