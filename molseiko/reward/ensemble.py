@@ -1,0 +1,143 @@
+"""A bootstrap ensemble of GNN regressors: mean and spread of member predictions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from molseiko.domains.molecule import to_mol
+from molseiko.errors import MolseikoError
+from molseiko.reward.features import mol_to_graph
+from molseiko.reward.gnn import GINERegressor
+
+
+@dataclass
+class EnsembleConfig:
+    """Reward-ensemble settings."""
+
+    members: int = 5
+    hidden: int = 64
+    layers: int = 3
+    max_epochs: int = 150
+    patience: int = 15
+    """Epochs without improvement on a member's out-of-bag molecules before it stops."""
+    lr: float = 1e-3
+    batch_size: int = 64
+    warm_start: bool = False
+    """Continue from the previous round's weights instead of a fresh initialisation."""
+    seed: int = 0
+
+
+@dataclass
+class EnsemblePrediction:
+    """Predictions for `N` designs, in the objective's units."""
+
+    mean: np.ndarray
+    """`N` member mean (r_hat)."""
+    std: np.ndarray
+    """`N` member standard deviation (s_hat)."""
+    members: np.ndarray
+    """`M x N` each member's prediction."""
+
+
+class RewardEnsemble:
+    """M GINE members, each fit on its own bootstrap resample with early stopping on its
+    out-of-bag molecules (the ~37% the resample left out), so no data are set aside."""
+
+    def __init__(self, config: EnsembleConfig | None = None, device: str = "cpu"):
+        self.config = config or EnsembleConfig()
+        self.device = torch.device(device)
+        self.models: list[GINERegressor] = []
+        self.y_mean, self.y_std = 0.0, 1.0
+        self._graphs: dict[str, object] = {}
+        self._fits = 0
+
+    def _graph(self, smiles: str):
+        if smiles not in self._graphs:
+            mol = to_mol(smiles)
+            if mol is None:
+                raise MolseikoError(f"reward model: invalid SMILES {smiles!r}")
+            self._graphs[smiles] = mol_to_graph(mol)
+        return self._graphs[smiles]
+
+    def fit(self, smiles: Sequence[str], values: Sequence[float]) -> list[float]:
+        """Fit every member on (design, value) pairs with finite values; returns each member's
+        best out-of-bag RMSE in objective units."""
+        values = np.asarray(values, dtype=float)
+        keep = np.isfinite(values)
+        smiles = [s for s, k in zip(smiles, keep, strict=True) if k]
+        values = values[keep]
+        if len(values) < 2:
+            raise MolseikoError("reward model: need at least two measured designs to fit")
+        self.y_mean = float(values.mean())
+        self.y_std = float(values.std()) or 1.0
+        targets = torch.tensor((values - self.y_mean) / self.y_std, dtype=torch.float)
+        graphs = [self._graph(s) for s in smiles]
+        rng = np.random.default_rng(self.config.seed + 1000 * self._fits)
+        previous = self.models if self.config.warm_start else []
+        self.models, errors = [], []
+        for member in range(self.config.members):
+            torch.manual_seed(self.config.seed + 1000 * self._fits + member)
+            model = (
+                copy.deepcopy(previous[member])
+                if member < len(previous)
+                else GINERegressor(self.config.hidden, self.config.layers)
+            ).to(self.device)
+            in_bag = rng.integers(0, len(graphs), len(graphs))
+            out_of_bag = np.setdiff1d(np.arange(len(graphs)), in_bag)
+            if len(out_of_bag) == 0:
+                out_of_bag = in_bag[:1]
+            errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
+            self.models.append(model.eval())
+        self._fits += 1
+        return [e * self.y_std for e in errors]
+
+    def _fit_member(self, model, graphs, targets, in_bag, out_of_bag, rng) -> float:
+        from torch_geometric.data import Batch
+
+        config = self.config
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=1e-5)
+        validation = Batch.from_data_list([graphs[i] for i in out_of_bag]).to(self.device)
+        validation_targets = targets[out_of_bag].to(self.device)
+        best, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+        for _ in range(config.max_epochs):
+            model.train()
+            order = rng.permutation(in_bag)
+            for start in range(0, len(order), config.batch_size):
+                rows = order[start : start + config.batch_size]
+                batch = Batch.from_data_list([graphs[i] for i in rows]).to(self.device)
+                loss = torch.mean((model(batch) - targets[rows].to(self.device)) ** 2)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                error = torch.sqrt(torch.mean((model(validation) - validation_targets) ** 2)).item()
+            if error < best - 1e-4:
+                best, best_state, stale = error, copy.deepcopy(model.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+        model.load_state_dict(best_state)
+        return best
+
+    @torch.no_grad()
+    def predict(self, smiles: Sequence[str | None]) -> EnsemblePrediction:
+        """Member predictions for designs; invalid ones (None) get NaN."""
+        from torch_geometric.data import Batch
+
+        if not self.models:
+            raise MolseikoError("reward model: predict called before fit")
+        valid = [i for i, s in enumerate(smiles) if s is not None and to_mol(s) is not None]
+        members = np.full((len(self.models), len(smiles)), np.nan)
+        for start in range(0, len(valid), 512):
+            rows = valid[start : start + 512]
+            batch = Batch.from_data_list([self._graph(smiles[i]) for i in rows]).to(self.device)
+            for m, model in enumerate(self.models):
+                members[m, rows] = model(batch).cpu().numpy() * self.y_std + self.y_mean
+        return EnsemblePrediction(members.mean(0), members.std(0), members)
