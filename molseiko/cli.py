@@ -171,6 +171,135 @@ def evaluate_model(
         typer.echo(f"wrote {out}")
 
 
+@app.command()
+@_one_line_errors
+def optimize(
+    config_file: Path = typer.Argument(None, help="Campaign settings (TOML); flags override."),
+    objective: str = typer.Option(
+        None, help="Objective: name, tdc:<task>, spec.toml, file.py:Name."
+    ),
+    budget: int = typer.Option(None, help="Oracle calls (unique designs measured)."),
+    batch_size: int = typer.Option(None, help="Designs per round."),
+    variant: str = typer.Option(
+        None, help="greedy | ucb | bootstrap | thompson | non_adaptive | pretrained."
+    ),
+    alpha: float = typer.Option(None, help="KL weight to the pretrained model."),
+    beta: float = typer.Option(None, help="KL weight to the previous round's model."),
+    bonus: float = typer.Option(None, help="Exploration bonus weight c (ucb)."),
+    model: str = typer.Option(None, help="Diffusion checkpoint (default: shipped model)."),
+    seed: int = typer.Option(None),
+    device: str = typer.Option(None, help="cpu or cuda."),
+    out: Path = typer.Option(
+        None, help="Run directory (default runs/<objective>-<variant>-<seed>)."
+    ),
+    resume: Path = typer.Option(None, help="Continue the campaign in this run directory."),
+):
+    """Run a SEIKO campaign: propose, measure, learn the reward, fine-tune, repeat."""
+    from molseiko.engine.build import build_campaign, default_run_dir
+    from molseiko.engine.campaign import batch_sizes
+    from molseiko.engine.config import CampaignConfig
+
+    if resume is not None:
+        if not (resume / "config.toml").is_file():
+            raise MolseikoError(f"{resume}: not a run directory (no config.toml)")
+        config = CampaignConfig.from_toml(resume / "config.toml", device=device)
+        run_dir = resume
+    else:
+        overrides = dict(
+            objective=objective,
+            budget=budget,
+            batch_size=batch_size,
+            variant=variant,
+            alpha=alpha,
+            beta=beta,
+            bonus=bonus,
+            model=model,
+            seed=seed,
+            device=device,
+            out=str(out) if out is not None else None,
+        )
+        if device is not None:
+            _device(device)
+        if config_file is not None:
+            config = CampaignConfig.from_toml(config_file, **overrides)
+        else:
+            config = CampaignConfig.from_dict({}, **overrides)
+        run_dir = Path(config.out) if config.out else default_run_dir(config)
+        if (run_dir / "state.json").is_file():
+            raise MolseikoError(f"{run_dir} already holds a campaign: pass --resume {run_dir}")
+    campaign = build_campaign(config, run_dir)
+    rounds = len(batch_sizes(config))
+    if campaign.completed:
+        typer.echo(f"resuming {run_dir} after round {campaign.completed}")
+    typer.echo(
+        f"objective {campaign.oracle.name}, variant {config.variant}, budget {config.budget} "
+        f"in {rounds} rounds -> {run_dir}"
+    )
+
+    def show(summary):
+        typer.echo(
+            f"round {summary.round}/{rounds}  calls {summary.calls}  best {summary.best:.4f}  "
+            f"top10 {summary.top10:.4f}  valid {summary.validity:.2f}  "
+            f"unique {summary.uniqueness:.2f}  spread {summary.spread:.3f}  "
+            f"KL {summary.kl_pretrained:.2f}  ({summary.seconds_sample:.0f}s sample, "
+            f"{summary.seconds_measure:.0f}s measure, {summary.seconds_fit:.0f}s fit, "
+            f"{summary.seconds_finetune:.0f}s fine-tune)"
+        )
+
+    summaries = campaign.run(progress=show)
+    best = summaries[-1] if summaries else None
+    if best is not None:
+        typer.echo(f"done: best {best.best:.4f}, top-10 mean {best.top10:.4f}")
+    typer.echo(f"results in {run_dir}: metrics.csv, rounds/, ledger.sqlite, progress.png")
+
+
+@app.command()
+@_one_line_errors
+def score(
+    input: Path = typer.Argument(..., help="Molecules: .csv (smiles column), .smi or .sdf."),
+    objective: str = typer.Option(
+        ..., help="Objective: name, tdc:<task>, spec.toml, file.py:Name."
+    ),
+    out: Path = typer.Option(..., help="Output .csv or .sdf."),
+):
+    """Score existing molecules with an objective: raw and transformed values side by side."""
+    from molseiko.domains.io import read_smiles, write_molecules
+    from molseiko.domains.molecule import canonical_smiles
+    from molseiko.oracles.registry import resolve_objective
+
+    oracle = resolve_objective(objective)
+    if input.suffix.lower() == ".sdf":
+        from rdkit import Chem
+
+        if not input.is_file():
+            raise MolseikoError(f"{input}: no such file")
+        smiles = [
+            Chem.MolToSmiles(m) if m is not None else "" for m in Chem.SDMolSupplier(str(input))
+        ]
+    else:
+        smiles = read_smiles(input)
+    keys = [canonical_smiles(s) or s for s in smiles]
+    result = oracle(keys)
+    tags = []
+    for i in range(len(keys)):
+        tag = {"id": f"mol_{i:05d}", "input_smiles": smiles[i], oracle.name: result.values[i]}
+        tag.update({name: column[i] for name, column in result.details.items()})
+        tag["failure"] = result.failures[i] or ""
+        tags.append(tag)
+    write_molecules(out, keys, tags)
+    failed = sum(f is not None for f in result.failures)
+    typer.echo(f"scored {len(keys)} molecules with {oracle.name} ({failed} failed) -> {out}")
+
+
+@app.command()
+def oracles():
+    """List the known objectives."""
+    from molseiko.oracles.registry import known_objectives
+
+    for name, description in sorted(known_objectives().items()):
+        typer.echo(f"{name:32s} {description}")
+
+
 def _device(name: str) -> str:
     import torch
 

@@ -94,8 +94,11 @@ class PolicyGradientFinetuner:
     ) -> list[FinetuneStats]:
         """Fine-tune `policy` in place; `previous` defaults to a frozen copy of it at the start."""
         config = self.config
-        previous = _frozen(previous if previous is not None else policy)
-        references = (self.pretrained, previous)
+        # A reference with zero weight costs a forward pass per step and changes nothing: skip it.
+        references, weights = [self.pretrained], [config.alpha]
+        if config.beta > 0:
+            references.append(_frozen(previous if previous is not None else policy))
+            weights.append(config.beta)
         optimizer = torch.optim.Adam(
             [p for p in policy.parameters() if p.requires_grad], lr=config.lr
         )
@@ -109,22 +112,23 @@ class PolicyGradientFinetuner:
             policy.eval()
             trajectory = policy.sample(config.batch_size, config.denoising_steps, generator)
             rewards = reward(trajectory).to(policy.device).float().detach()  # B
-            with torch.no_grad():
-                old = policy.score(trajectory, references)
-            costs = config.alpha * old.kl[0] + config.beta * old.kl[1]  # B x (T+1)
-            returns = rewards[:, None] - cost_to_go(costs)  # B x (T+1)
-            advantages = returns - leave_one_out_baseline(returns)
+            old = None
+            if config.ppo_epochs > 1:  # several steps on one batch need the sampling policy
+                with torch.no_grad():
+                    old = policy.score(trajectory, references)
+            kls = None
             for _ in range(config.ppo_epochs):
                 steps = self._choose_steps(trajectory.num_steps, generator)
-                self._update(
-                    policy, optimizer, trajectory, references, old.log_probs, advantages, steps
+                update_kls = self._update(
+                    policy, optimizer, trajectory, rewards, references, weights, steps, old
                 )
+                kls = update_kls if kls is None else kls
             schedule.step()
             stats = FinetuneStats(
                 iteration,
                 rewards.mean().item(),
-                old.kl[0].sum(-1).mean().item(),
-                old.kl[1].sum(-1).mean().item(),
+                kls[0],
+                kls[1] if len(kls) > 1 else float("nan"),
             )
             history.append(stats)
             if progress is not None:
@@ -138,22 +142,38 @@ class PolicyGradientFinetuner:
             return list(range(num_steps))
         return sorted(torch.randperm(num_steps, generator=generator)[:wanted].tolist())
 
-    def _update(self, policy, optimizer, trajectory, references, old_log_probs, advantages, steps):
+    def _update(
+        self, policy, optimizer, trajectory, rewards, references, weights, steps, old
+    ) -> list[float]:
+        """One gradient step on decision steps `steps`; returns the path KL estimates."""
         config = self.config
+        num_steps = trajectory.num_steps
         policy.train()
         new = policy.score(trajectory, references, steps)
-        ratio = torch.exp(new.log_probs - old_log_probs[:, steps])  # B x S
-        advantage = advantages[:, steps]
+        costs = sum(w * kl for w, kl in zip(weights, new.kl, strict=True))  # B x S
+        if old is None:
+            # On-policy: the ratio is 1 and the cost-to-go of each scored step is estimated from
+            # the other scored steps (a uniform subset of the rest, hence the rescaling).
+            old_log_probs = new.log_probs.detach()
+            rescale = (num_steps - 1) / (len(steps) - 1) if len(steps) > 1 else 0.0
+            to_go = rescale * cost_to_go(costs.detach())
+        else:
+            old_log_probs = old.log_probs[:, steps]
+            old_costs = sum(w * kl for w, kl in zip(weights, old.kl, strict=True))
+            to_go = cost_to_go(old_costs)[:, steps]
+        returns = rewards[:, None] - to_go  # B x S
+        advantage = returns - leave_one_out_baseline(returns)
+        ratio = torch.exp(new.log_probs - old_log_probs)  # B x S
         surrogate = torch.minimum(
             ratio * advantage, ratio.clamp(1 - config.clip, 1 + config.clip) * advantage
         )
-        costs = config.alpha * new.kl[0] + config.beta * new.kl[1]  # B x S, direct gradient
-        scale = trajectory.num_steps / len(steps)  # unbiased for the sum over all steps
+        scale = num_steps / len(steps)  # unbiased for the sum over all steps
         loss = scale * (costs - surrogate).sum(-1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         optimizer.step()
+        return [scale * kl.detach().sum(-1).mean().item() for kl in new.kl]
 
 
 def _frozen(model: MaskedDiffusion) -> MaskedDiffusion:

@@ -1,1 +1,1 @@
-"""Objectives: a uniform contract over descriptors, benchmark functions, docking, assays, plugins."""
+"""Objectives: one contract over descriptors, benchmark functions, docking, assays, plugins."""

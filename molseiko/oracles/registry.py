@@ -25,7 +25,7 @@ def known_objectives() -> dict[str, str]:
     known["pains_free"] = "1 if no PAINS structural alert, else 0 (use as a filter)"
     known["similarity"] = "Tanimoto (ECFP4) similarity to `reference` (TOML component only)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
-    known.update({name: text for name, text in _pmo_tasks().items()})
+    known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
     for entry in entry_points(group="molseiko.oracles"):
         known[entry.name] = f"plugin from {entry.value}"
     if ORACLE_DIR.is_dir():
@@ -159,10 +159,8 @@ def _toml_description(path: Path) -> str:
 
 
 def _pmo_tasks() -> dict[str, str]:
-    try:
-        from molseiko.oracles.guacamol import PMO_TASKS
-    except ImportError:
-        return {}
+    from molseiko.oracles.guacamol import PMO_TASKS
+
     return dict(PMO_TASKS)
 
 

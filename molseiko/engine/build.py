@@ -1,0 +1,67 @@
+"""Where strings become objects: a CampaignConfig turned into a ready Campaign."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from molseiko.diffusion.checkpoint import load_model
+from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
+from molseiko.engine.campaign import Campaign
+from molseiko.engine.config import CampaignConfig
+from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
+from molseiko.errors import MolseikoError
+from molseiko.oracles.registry import resolve_objective
+from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
+
+
+def default_run_dir(config: CampaignConfig) -> Path:
+    objective = Path(config.objective.replace(":", "_")).stem
+    return Path("runs") / f"{objective}-{config.variant}-{config.seed}"
+
+
+def acquisition_for(config: CampaignConfig):
+    return {
+        "greedy": Greedy,
+        "ucb": lambda: UpperConfidenceBound(config.bonus),
+        "bootstrap": BootstrapMax,
+        "thompson": Thompson,
+        "non_adaptive": lambda: UpperConfidenceBound(config.bonus),
+        "pretrained": lambda: None,
+    }[config.variant]()
+
+
+def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) -> Campaign:
+    """All the parts of a campaign from its settings; writes the resolved config.toml."""
+    run_dir = Path(run_dir or config.out or default_run_dir(config))
+    oracle = resolve_objective(config.objective)
+    policy = load_model(config.model or None, device=config.device)
+    model_free = config.variant == "pretrained"
+    ensemble = finetuner = None
+    if not model_free:
+        ensemble = RewardEnsemble(
+            EnsembleConfig(
+                members=config.ensemble_size, max_epochs=config.ensemble_epochs, seed=config.seed
+            ),
+            device=config.device,
+        )
+        finetuner = PolicyGradientFinetuner(
+            copy.deepcopy(policy),
+            FinetuneConfig(
+                alpha=config.alpha,
+                beta=config.beta,
+                iterations=config.finetune_iterations,
+                batch_size=config.finetune_batch,
+                denoising_steps=config.denoising_steps,
+                steps_per_update=config.steps_per_update,
+                lr=config.finetune_lr,
+            ),
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = run_dir / "config.toml"
+    if saved.is_file() and CampaignConfig.from_toml(saved) != config:
+        raise MolseikoError(
+            f"{run_dir} holds a campaign with other settings; use --resume or --out"
+        )
+    saved.write_text(config.to_toml())
+    return Campaign(policy, oracle, config, run_dir, ensemble, acquisition_for(config), finetuner)

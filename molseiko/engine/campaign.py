@@ -1,0 +1,269 @@
+"""The SEIKO round loop: propose, measure, learn the reward, fine-tune; resumable at any point."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_state
+from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.engine.acquisition import Acquisition
+from molseiko.engine.config import CampaignConfig
+from molseiko.engine.finetune import PolicyGradientFinetuner
+from molseiko.engine.ledger import Ledger
+from molseiko.engine.report import (
+    RoundSummary,
+    plot_campaign,
+    top_k_mean,
+    write_metrics,
+    write_round,
+)
+from molseiko.oracles.base import Oracle
+from molseiko.reward.ensemble import RewardEnsemble
+
+
+def batch_sizes(config: CampaignConfig) -> list[int]:
+    """Designs per round. `non_adaptive` spends all but one batch at once from p_pre, fine-tunes
+    once, and spends the last batch from the fine-tuned model."""
+    if config.variant == "non_adaptive" and config.budget > config.batch_size:
+        return [config.budget - config.batch_size, config.batch_size]
+    full, rest = divmod(config.budget, config.batch_size)
+    return [config.batch_size] * full + ([rest] if rest else [])
+
+
+class Campaign:
+    """Runs rounds into `run_dir`. The parts arrive built: the policy to fine-tune (p_1), the
+    frozen pretrained model, the oracle, the reward ensemble and acquisition (None for the
+    model-free `pretrained` variant) and the fine-tuner (None: never fine-tune)."""
+
+    def __init__(
+        self,
+        policy: MaskedDiffusion,
+        oracle: Oracle,
+        config: CampaignConfig,
+        run_dir: str | Path,
+        ensemble: RewardEnsemble | None = None,
+        acquisition: Acquisition | None = None,
+        finetuner: PolicyGradientFinetuner | None = None,
+    ):
+        self.policy, self.oracle, self.config = policy, oracle, config
+        self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
+        self.run_dir = Path(run_dir)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(self.run_dir / "ledger.sqlite")
+        self.summaries: list[RoundSummary] = []
+        self.completed = 0
+        self._restore()
+
+    # ---- state ------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Continue after the last completed round, if the run directory has one."""
+        state_path = self.run_dir / "state.json"
+        if not state_path.is_file():
+            return
+        state = json.loads(state_path.read_text())
+        self.completed = state["completed"]
+        self.summaries = [RoundSummary(**row) for row in state["summaries"]]
+        checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
+        if checkpoint.is_file():
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            self.policy.load_state_dict(model_from_state(saved).state_dict())
+
+    def _save(self) -> None:
+        checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
+        atomic_save(model_state(self.policy, {"round": self.completed}), checkpoint)
+        state = {"completed": self.completed, "summaries": [asdict(s) for s in self.summaries]}
+        tmp = self.run_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.run_dir / "state.json")
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self, progress: Callable[[RoundSummary], None] | None = None) -> list[RoundSummary]:
+        sizes = batch_sizes(self.config)
+        for round_ in range(self.completed + 1, len(sizes) + 1):
+            summary = self.run_round(round_, sizes[round_ - 1], last=round_ == len(sizes))
+            if progress is not None:
+                progress(summary)
+        self.report()
+        return self.summaries
+
+    def run_round(self, round_: int, size: int, last: bool) -> RoundSummary:
+        timer = time.perf_counter()
+        generator = torch.Generator(device=self.policy.device).manual_seed(
+            self.config.seed * 100_003 + round_
+        )
+        rng = np.random.default_rng([self.config.seed, round_])
+        fitted = self.ensemble is not None and self.ensemble.models
+        if self.acquisition is not None and fitted:
+            self.acquisition.new_round(rng, len(self.ensemble.models))
+        pool_stats = self._propose(round_, size, generator)
+        seconds_sample = time.perf_counter() - timer
+
+        timer = time.perf_counter()
+        self._measure(round_)
+        seconds_measure = time.perf_counter() - timer
+        table = self.ledger.round_table(round_)
+        write_round(self.run_dir, round_, table)
+
+        timer = time.perf_counter()
+        if self.ensemble is not None:
+            keys, values = self._training_data()
+            if np.isfinite(values).sum() >= 2:
+                self.ensemble.fit(keys, values)
+        seconds_fit = time.perf_counter() - timer
+
+        timer = time.perf_counter()
+        kl_pretrained = self.summaries[-1].kl_pretrained if self.summaries else 0.0
+        if self.finetuner is not None and self.ensemble is not None and not last:
+            history = self.finetuner.run(self.policy, self._reward_function(), None, generator)
+            kl_pretrained = history[-1].kl_pretrained
+        seconds_finetune = time.perf_counter() - timer
+
+        summary = self._summarize(round_, table, pool_stats, kl_pretrained)
+        summary.seconds_sample, summary.seconds_measure = seconds_sample, seconds_measure
+        summary.seconds_fit, summary.seconds_finetune = seconds_fit, seconds_finetune
+        self.summaries.append(summary)
+        self.completed = round_
+        self._save()
+        write_metrics(self.run_dir, self.summaries)
+        return summary
+
+    def _propose(self, round_: int, size: int, generator: torch.Generator) -> dict:
+        """Sample a pool, keep valid new designs, select the batch and record it in the ledger.
+        A batch already in the ledger (a resumed round) is kept as it is."""
+        if self.ledger.proposed(round_):
+            return {"validity": math.nan, "uniqueness": math.nan, "novelty": math.nan}
+        size = min(size, self.config.budget - self.ledger.count_measured())
+        seen: set[str] = set()
+        candidates: list[str] = []
+        sampled = valid = 0
+        for _ in range(5):  # resample if too few new designs survive (a collapsed policy)
+            trajectory = self.policy.sample(
+                size * self.config.pool_factor, self.config.denoising_steps, generator
+            )
+            for smiles in self.policy.decode(trajectory):
+                sampled += 1
+                if smiles is None:
+                    continue
+                valid += 1
+                if smiles in seen:
+                    continue
+                seen.add(smiles)
+                if not self.ledger.is_known(smiles):
+                    candidates.append(smiles)
+            if len(candidates) >= size:
+                break
+        prediction = self._predict(candidates)
+        if self.config.select == "ucb" and prediction is not None:
+            order = np.argsort(-np.nan_to_num(prediction[2], nan=-np.inf), kind="stable")
+        else:
+            order = np.arange(len(candidates))
+        chosen = _limit_per_scaffold(
+            [candidates[i] for i in order], self.config.max_per_scaffold, size
+        )
+        index = {s: i for i, s in enumerate(candidates)}
+        columns = [np.full(len(chosen), np.nan) for _ in range(3)]
+        if prediction is not None:
+            columns = [column[[index[s] for s in chosen]] for column in prediction]
+        self.ledger.propose(round_, chosen, *columns)
+        return {
+            "validity": valid / max(sampled, 1),
+            "uniqueness": len(seen) / max(valid, 1),
+            "novelty": len(candidates) / max(len(seen), 1),
+        }
+
+    def _predict(self, smiles: list[str]):
+        if self.ensemble is None or not self.ensemble.models or not smiles:
+            return None
+        prediction = self.ensemble.predict(smiles)
+        acquisition = self.acquisition(prediction) if self.acquisition else prediction.mean
+        return prediction.mean, prediction.std, acquisition
+
+    def _measure(self, round_: int) -> None:
+        """Measure the round's unmeasured designs within the budget; commit before use."""
+        keys = self.ledger.unmeasured(round_)
+        keys = keys[: max(self.config.budget - self.ledger.count_measured(), 0)]
+        if keys:
+            self.ledger.record(round_, self.oracle.name, keys, self.oracle(keys))
+
+    def _training_data(self) -> tuple[list[str], np.ndarray]:
+        rows = self.ledger.measurements()
+        return [key for key, _, _ in rows], np.array([value for _, value, _ in rows])
+
+    def _reward_function(self):
+        """Optimistic reward of sampled paths in units of the measured values' std, so that
+        alpha and beta mean the same across objectives. Invalid designs score one std below the
+        worst measurement."""
+        _, values = self._training_data()
+        finite = values[np.isfinite(values)]
+        center, scale = finite.mean(), finite.std() or 1.0
+        floor = (finite.min() - center) / scale - 1.0
+
+        def reward(trajectory) -> torch.Tensor:
+            smiles = self.policy.decode(trajectory)
+            prediction = self.ensemble.predict(smiles)
+            optimistic = (self.acquisition(prediction) - center) / scale
+            return torch.tensor(np.where(np.isfinite(optimistic), optimistic, floor))
+
+        return reward
+
+    def _summarize(self, round_, table, pool_stats, kl_pretrained) -> RoundSummary:
+        rows = self.ledger.measurements()
+        values = [value for _, value, _ in rows]
+        batch = np.array([np.nan if r["value"] is None else r["value"] for r in table], float)
+        r_hat = np.array([np.nan if r["r_hat"] is None else r["r_hat"] for r in table], float)
+        s_hat = np.array([np.nan if r["s_hat"] is None else r["s_hat"] for r in table], float)
+        known = np.isfinite(batch) & np.isfinite(r_hat) & np.isfinite(s_hat)
+        calibration = math.nan
+        if known.sum() >= 3:
+            from scipy.stats import spearmanr
+
+            calibration = float(spearmanr(s_hat[known], np.abs(r_hat - batch)[known]).statistic)
+        return RoundSummary(
+            round=round_,
+            calls=len(rows),
+            best=top_k_mean(values, 1),
+            top10=top_k_mean(values, 10),
+            batch_mean=float(np.nanmean(batch)) if np.isfinite(batch).any() else math.nan,
+            failures=int(np.isnan(batch).sum()),
+            validity=pool_stats["validity"],
+            uniqueness=pool_stats["uniqueness"],
+            novelty=pool_stats["novelty"],
+            spread=float(np.nanmean(s_hat)) if np.isfinite(s_hat).any() else math.nan,
+            calibration=calibration,
+            kl_pretrained=kl_pretrained,
+            seconds_sample=0.0,
+            seconds_measure=0.0,
+            seconds_fit=0.0,
+            seconds_finetune=0.0,
+        )
+
+    def report(self) -> None:
+        rows = self.ledger.measurements()
+        plot_campaign(self.run_dir, [v for _, v, _ in rows], [r for _, _, r in rows])
+
+
+def _limit_per_scaffold(smiles: list[str], limit: int, size: int) -> list[str]:
+    """The first `size` designs, at most `limit` per Murcko scaffold (0 = no limit)."""
+    if limit <= 0:
+        return smiles[:size]
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    counts: dict[str, int] = {}
+    chosen = []
+    for s in smiles:
+        scaffold = MurckoScaffold.MurckoScaffoldSmiles(smiles=s)
+        if counts.get(scaffold, 0) < limit:
+            counts[scaffold] = counts.get(scaffold, 0) + 1
+            chosen.append(s)
+            if len(chosen) == size:
+                break
+    return chosen

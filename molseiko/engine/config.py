@@ -1,0 +1,96 @@
+"""Campaign settings: a dataclass with defaults, loaded from TOML, saved resolved in the run."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from molseiko.errors import MolseikoError
+
+VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained")
+
+
+@dataclass
+class CampaignConfig:
+    """Every setting of `molseiko optimize`."""
+
+    objective: str = "qed"
+    """Built-in name, `tdc:<task>`, TOML spec path or `file.py:Name` plugin."""
+    budget: int = 500
+    """Oracle calls: unique designs sent for measurement, failures included."""
+    batch_size: int = 100
+    variant: str = "ucb"
+    """greedy | ucb | bootstrap | thompson | non_adaptive | pretrained."""
+    alpha: float = 0.05
+    """KL weight to the pretrained model."""
+    beta: float = 0.0
+    """KL weight to the previous round's model."""
+    bonus: float = 1.0
+    """Exploration bonus weight c in r_hat + c * s_hat (ucb)."""
+    ensemble_size: int = 5
+    ensemble_epochs: int = 150
+    """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
+    pool_factor: int = 2
+    """Candidates sampled per batch slot before selection."""
+    select: str = "sample"
+    """'sample' (the first valid new designs: pure SEIKO) or 'ucb' (rank the pool)."""
+    max_per_scaffold: int = 0
+    """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
+    finetune_iterations: int = 12
+    finetune_batch: int = 64
+    finetune_lr: float = 1e-4
+    steps_per_update: int = 6
+    """Decision steps per path given a gradient in fine-tuning (CPU cost control)."""
+    denoising_steps: int = 16
+    model: str = ""
+    """Checkpoint path; empty = the shipped ZINC250k SELFIES model."""
+    seed: int = 0
+    device: str = "cpu"
+    out: str = ""
+    """Run directory; empty = runs/<objective>-<variant>-<seed>."""
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise MolseikoError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
+        if self.select not in ("sample", "ucb"):
+            raise MolseikoError(f"select must be 'sample' or 'ucb', not {self.select!r}")
+        if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:
+            raise MolseikoError("budget, batch_size and pool_factor must be positive")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> CampaignConfig:
+        """Settings from a TOML file; keyword overrides (CLI flags) win when not None."""
+        try:
+            table = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise MolseikoError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as err:
+            raise MolseikoError(f"{path}: invalid TOML ({err})") from None
+        return cls.from_dict(table, **overrides)
+
+    @classmethod
+    def from_dict(cls, table: dict, **overrides) -> CampaignConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise MolseikoError(
+                f"unknown config keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        merged = {**table, **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return cls(**merged)
+        except TypeError as err:
+            raise MolseikoError(f"bad config: {err}") from None
+
+    def to_toml(self) -> str:
+        lines = []
+        for key, value in asdict(self).items():
+            if isinstance(value, bool):
+                lines.append(f"{key} = {str(value).lower()}")
+            elif isinstance(value, int | float):
+                lines.append(f"{key} = {value!r}")
+            else:
+                escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'{key} = "{escaped}"')
+        return "\n".join(lines) + "\n"

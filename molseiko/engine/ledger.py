@@ -1,0 +1,115 @@
+"""The campaign ledger: every proposed design and every measurement, in SQLite, committed."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from molseiko.oracles.base import OracleResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS designs (
+    key TEXT PRIMARY KEY, round INTEGER NOT NULL, position INTEGER NOT NULL,
+    proposed_at REAL NOT NULL, r_hat REAL, s_hat REAL, acquisition REAL);
+CREATE TABLE IF NOT EXISTS measurements (
+    key TEXT PRIMARY KEY REFERENCES designs(key), round INTEGER NOT NULL, oracle TEXT NOT NULL,
+    value REAL, raw REAL, failure TEXT, measured_at REAL NOT NULL);
+"""
+
+
+class Ledger:
+    """Designs are keyed by canonical SMILES; a design is measured at most once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def propose(
+        self,
+        round_: int,
+        keys: Sequence[str],
+        r_hat: Sequence[float],
+        s_hat: Sequence[float],
+        acquisition: Sequence[float],
+    ) -> None:
+        """Record a round's batch, all or nothing."""
+        now = time.time()
+        rows = [
+            (k, round_, i, now, _real(r), _real(s), _real(a))
+            for i, (k, r, s, a) in enumerate(zip(keys, r_hat, s_hat, acquisition, strict=True))
+        ]
+        with self.connection:
+            self.connection.execute("BEGIN IMMEDIATE")
+            self.connection.executemany(
+                "INSERT OR IGNORE INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def record(self, round_: int, oracle: str, keys: Sequence[str], result: OracleResult) -> None:
+        """Record measurements, all or nothing, before anything else uses them."""
+        now = time.time()
+        rows = [
+            (k, round_, oracle, _real(v), _real(r), f, now)
+            for k, v, r, f in zip(keys, result.values, result.raw, result.failures, strict=True)
+        ]
+        with self.connection:
+            self.connection.execute("BEGIN IMMEDIATE")
+            self.connection.executemany(
+                "INSERT INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def proposed(self, round_: int) -> list[str]:
+        """Keys proposed in a round, in batch order."""
+        rows = self.connection.execute(
+            "SELECT key FROM designs WHERE round = ? ORDER BY position", (round_,)
+        )
+        return [key for (key,) in rows]
+
+    def unmeasured(self, round_: int) -> list[str]:
+        rows = self.connection.execute(
+            "SELECT d.key FROM designs d LEFT JOIN measurements m ON d.key = m.key "
+            "WHERE d.round = ? AND m.key IS NULL ORDER BY d.position",
+            (round_,),
+        )
+        return [key for (key,) in rows]
+
+    def measurements(self) -> list[tuple[str, float, int]]:
+        """(key, value, round) of every measurement; value NaN for failures."""
+        rows = self.connection.execute(
+            "SELECT key, value, round FROM measurements ORDER BY measured_at, rowid"
+        )
+        return [(k, math.nan if v is None else v, r) for k, v, r in rows]
+
+    def count_measured(self) -> int:
+        """Designs sent for measurement so far (failures included): what the budget counts."""
+        return self.connection.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+
+    def is_known(self, key: str) -> bool:
+        return (
+            self.connection.execute("SELECT 1 FROM designs WHERE key = ?", (key,)).fetchone()
+            is not None
+        )
+
+    def round_table(self, round_: int) -> list[dict]:
+        """The round's designs with predictions and (if measured) values, in batch order."""
+        cursor = self.connection.execute(
+            "SELECT d.key, d.r_hat, d.s_hat, d.acquisition, m.value, m.raw, m.failure "
+            "FROM designs d LEFT JOIN measurements m ON d.key = m.key WHERE d.round = ? "
+            "ORDER BY d.position",
+            (round_,),
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _real(value) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value

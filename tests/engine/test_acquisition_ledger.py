@@ -1,0 +1,68 @@
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+
+from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
+from molseiko.engine.campaign import batch_sizes
+from molseiko.engine.config import CampaignConfig
+from molseiko.engine.ledger import Ledger
+from molseiko.errors import MolseikoError
+from molseiko.oracles.base import OracleResult
+from molseiko.reward.ensemble import EnsemblePrediction
+
+MEMBERS = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 3.0]])  # 3 members x 2 designs
+
+
+def prediction():
+    return EnsemblePrediction(MEMBERS.mean(0), MEMBERS.std(0), MEMBERS)
+
+
+def test_acquisitions_known_values():
+    assert Greedy()(prediction()).tolist() == [2.0, 1.0]
+    ucb = UpperConfidenceBound(bonus=1.5)(prediction())
+    assert ucb[0] == pytest.approx(2.0 + 1.5 * math.sqrt(2 / 3))
+    assert ucb[1] == pytest.approx(1.0 + 1.5 * math.sqrt(2.0))
+    assert BootstrapMax()(prediction()).tolist() == [3.0, 3.0]
+    thompson = Thompson()
+    thompson.new_round(np.random.default_rng(0), 3)
+    assert thompson(prediction()).tolist() == MEMBERS[thompson.member].tolist()
+
+
+def test_batch_sizes():
+    assert batch_sizes(CampaignConfig(budget=500, batch_size=100)) == [100] * 5
+    assert batch_sizes(CampaignConfig(budget=250, batch_size=100)) == [100, 100, 50]
+    adaptive_free = CampaignConfig(budget=500, batch_size=100, variant="non_adaptive")
+    assert batch_sizes(adaptive_free) == [400, 100]
+
+
+def test_config_rejects_unknown_keys_and_variants(tmp_path):
+    with pytest.raises(MolseikoError, match="unknown variant"):
+        CampaignConfig(variant="magic")
+    with pytest.raises(MolseikoError, match="unknown config keys buget"):
+        CampaignConfig.from_dict({"buget": 3})
+    config = CampaignConfig(objective="tdc:osimertinib_mpo", alpha=0.2, out='a "b"')
+    path = tmp_path / "c.toml"
+    path.write_text(config.to_toml())
+    assert CampaignConfig.from_toml(path) == config
+    assert CampaignConfig.from_toml(path, budget=7, seed=None).budget == 7
+
+
+def test_ledger_records_once_and_survives_reopening(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.propose(1, ["CCO", "CCN"], [0.1, 0.2], [0.0, 0.1], [0.1, 0.3])
+    assert ledger.unmeasured(1) == ["CCO", "CCN"]
+    result = OracleResult(np.array([0.5]), [None], np.array([0.5]))
+    ledger.record(1, "qed", ["CCO"], result)
+    with pytest.raises(sqlite3.IntegrityError):  # a design is never measured twice
+        ledger.record(1, "qed", ["CCO"], result)
+    failed = OracleResult(np.array([np.nan]), ["invalid SMILES"], np.array([np.nan]))
+    ledger.record(1, "qed", ["CCN"], failed)
+    ledger.close()
+    reopened = Ledger(tmp_path / "l.sqlite")
+    assert reopened.count_measured() == 2 and reopened.unmeasured(1) == []
+    rows = reopened.measurements()
+    assert rows[0] == ("CCO", 0.5, 1) and math.isnan(rows[1][1])
+    table = reopened.round_table(1)
+    assert table[1]["failure"] == "invalid SMILES" and table[0]["acquisition"] == 0.1
