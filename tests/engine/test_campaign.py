@@ -1,0 +1,126 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import QED
+
+from molseiko.diffusion.checkpoint import load_model
+from molseiko.engine.build import build_campaign
+from molseiko.engine.ledger import Ledger
+
+
+def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_path):
+    config = tiny_config()
+    campaign = build_campaign(config, tmp_path / "run")
+    pretrained = load_model(config.model)
+    summaries = campaign.run()
+    assert [s.calls for s in summaries] == [10, 20, 30]
+    ledger = Ledger(tmp_path / "run" / "ledger.sqlite")
+    rows = ledger.measurements()
+    assert len(rows) == 30 == len({key for key, _, _ in rows})
+    for key, value, _ in rows[:5]:  # the ledger holds the oracle's own numbers
+        assert value == pytest.approx(QED.qed(Chem.MolFromSmiles(key)))
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics["round"].tolist() == [1, 2, 3]
+    assert (metrics.best.diff().dropna() >= 0).all()
+    assert metrics.spread.isna().tolist() == [True, False, False]  # no ensemble before round 1
+    table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
+    assert table.r_hat.notna().all() and table.value.notna().sum() > 0
+    assert len(list(Chem.SDMolSupplier(str(tmp_path / "run" / "rounds" / "round_02.sdf")))) == 10
+    for name in ("config.toml", "progress.png", "rounds.png", "state.json"):
+        assert (tmp_path / "run" / name).is_file()
+    # Fine-tuning moved the policy away from the pretrained weights.
+    changed = any(
+        not torch.equal(a, b)
+        for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True)
+    )
+    assert changed and metrics.kl_pretrained.iloc[-1] > 0
+
+
+def test_pretrained_variant_never_fine_tunes(tiny_config, tmp_path):
+    config = tiny_config(variant="pretrained", budget=20)
+    campaign = build_campaign(config, tmp_path / "run")
+    campaign.run()
+    pretrained = load_model(config.model)
+    for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
+
+
+def test_non_adaptive_spends_all_but_one_batch_first(tiny_config, tmp_path):
+    summaries = build_campaign(tiny_config(variant="non_adaptive"), tmp_path / "run").run()
+    assert [s.calls for s in summaries] == [20, 30]
+
+
+SLOW_ORACLE = """
+import time
+from molseiko.oracles.base import Oracle
+
+class Slow(Oracle):
+    name = "slow_heavy_atoms"
+    def measure(self, designs):
+        time.sleep(0.05 * len(designs))
+        with open({log!r}, "a") as handle:
+            handle.write("".join(d + "\\n" for d in designs))
+        values = [float(len(d)) for d in designs]
+        return values, [None] * len(designs)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.7])
+def test_kill_9_then_resume_loses_nothing_and_measures_nothing_twice(tiny_config, tmp_path, delay):
+    log = tmp_path / "oracle_calls.txt"
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(SLOW_ORACLE.format(log=str(log)))
+    config = tiny_config(objective=f"{plugin}:Slow", budget=40, out=str(tmp_path / "run"))
+    (tmp_path / "c.toml").write_text(config.to_toml())
+    command = [sys.executable, "-m", "molseiko.cli", "optimize", str(tmp_path / "c.toml")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ledger_path = tmp_path / "run" / "ledger.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(ledger_path) < 10:
+        time.sleep(0.05)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = _measured(ledger_path)
+    assert 10 <= len(before) < 40
+    calls_before = log.read_text().splitlines()
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "molseiko.cli", "optimize", "--resume", str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = _measured(ledger_path)
+    assert len(after) == 40
+    assert all(after[key] == value for key, value in before.items())  # nothing lost or changed
+    calls_after = log.read_text().splitlines()[len(calls_before) :]
+    assert not set(calls_after) & set(before)  # nothing recorded was sent to the oracle again
+    assert len(calls_after) == len(set(calls_after))
+
+
+def _count(path) -> int:
+    if not path.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _measured(path) -> dict[str, float]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        return dict(connection.execute("SELECT key, value FROM measurements"))

@@ -1,0 +1,78 @@
+"""The engine's CLI surface: optimize, score, oracles."""
+
+import pandas as pd
+from rdkit import Chem
+from rdkit.Chem import QED
+from typer.testing import CliRunner
+
+from molseiko.cli import app
+
+runner = CliRunner()
+
+
+def test_optimize_from_config_with_flag_override_and_resume(tiny_config, tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=30).to_toml())
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["optimize", str(config_file), "--budget", "20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "round 2/2" in result.output and f"results in {out}" in result.output
+    assert "budget = 20" in (out / "config.toml").read_text()  # the flag won, saved resolved
+    again = runner.invoke(app, ["optimize", str(config_file), "--out", str(out), "--budget", "20"])
+    assert again.exit_code == 1 and "--resume" in again.output
+    resumed = runner.invoke(app, ["optimize", "--resume", str(out)])
+    assert resumed.exit_code == 0 and "resuming" in resumed.output  # nothing left to do
+
+
+def test_optimize_bad_input_one_line(tmp_path):
+    result = runner.invoke(app, ["optimize", "--objective", "qde", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "unknown objective 'qde'" in result.output
+    result = runner.invoke(app, ["optimize", "--variant", "best", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "unknown variant" in result.output
+    result = runner.invoke(app, ["optimize", "--resume", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "not a run directory" in result.output
+
+
+def test_score_csv_and_sdf_with_composite_columns(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("smiles\nCC(=O)Oc1ccccc1C(=O)O\nnot_a_molecule\nOCC\n")
+    spec = tmp_path / "obj.toml"
+    spec.write_text(
+        '[[component]]\noracle = "qed"\n'
+        '[[component]]\noracle = "mw"\nrole = "filter"\n'
+        'transform = { kind = "step", low = 100, high = 500 }\n'
+    )
+    result = runner.invoke(
+        app, ["score", str(source), "--objective", str(spec), "--out", str(tmp_path / "out.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(1 failed)" in result.output
+    table = pd.read_csv(tmp_path / "out.csv")
+    aspirin = QED.qed(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    assert table.obj[0] == round(aspirin, 4) and table.obj[2] == 0.0  # ethanol fails the filter
+    assert {"qed_raw", "mw_raw", "mw_score", "failure"} <= set(table.columns)
+    assert table.failure[1] == "qed: invalid SMILES"
+    sdf = runner.invoke(
+        app, ["score", str(source), "--objective", "qed", "--out", str(tmp_path / "out.sdf")]
+    )
+    assert sdf.exit_code == 0
+    records = list(Chem.SDMolSupplier(str(tmp_path / "out.sdf")))
+    assert len(records) == 2 and float(records[0].GetProp("qed")) == round(aspirin, 4)
+    again = runner.invoke(
+        app,
+        [
+            "score",
+            str(tmp_path / "out.sdf"),
+            "--objective",
+            "mw",
+            "--out",
+            str(tmp_path / "mw.csv"),
+        ],
+    )
+    assert again.exit_code == 0 and len(pd.read_csv(tmp_path / "mw.csv")) == 2
+
+
+def test_oracles_lists_names():
+    result = runner.invoke(app, ["oracles"])
+    assert result.exit_code == 0
+    assert "osimertinib_mpo" in result.output and "qed" in result.output
