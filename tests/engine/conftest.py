@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from molseiko.diffusion.denoiser import DenoiserConfig
-from molseiko.diffusion.training import Pretrainer, TrainConfig
 from molseiko.diffusion.tokenizer import SelfiesTokenizer
+from molseiko.diffusion.training import Pretrainer, TrainConfig
 from molseiko.domains.molecule import to_selfies
 from molseiko.engine.config import CampaignConfig
 from tests.conftest import SMILES
