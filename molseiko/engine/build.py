@@ -28,6 +28,7 @@ def acquisition_for(config: CampaignConfig):
         "thompson": Thompson,
         "non_adaptive": lambda: UpperConfidenceBound(config.bonus),
         "pretrained": lambda: None,
+        "online_pg": lambda: None,
     }[config.variant]()
 
 
@@ -36,15 +37,15 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     run_dir = Path(run_dir or config.out or default_run_dir(config))
     oracle = resolve_objective(config.objective)
     policy = load_model(config.model or None, device=config.device)
-    model_free = config.variant == "pretrained"
     ensemble = finetuner = None
-    if not model_free:
+    if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
         ensemble = RewardEnsemble(
             EnsembleConfig(
                 members=config.ensemble_size, max_epochs=config.ensemble_epochs, seed=config.seed
             ),
             device=config.device,
         )
+    if config.variant != "pretrained":
         finetuner = PolicyGradientFinetuner(
             copy.deepcopy(policy),
             FinetuneConfig(

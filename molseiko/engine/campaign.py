@@ -61,6 +61,7 @@ class Campaign:
         self.ledger = Ledger(self.run_dir / "ledger.sqlite")
         self.summaries: list[RoundSummary] = []
         self.completed = 0
+        self._optimizer = None
         self._restore()
 
     # ---- state ------------------------------------------------------------------------------
@@ -100,6 +101,8 @@ class Campaign:
         generator = torch.Generator(device=self.policy.device).manual_seed(
             self.config.seed * 100_003 + round_
         )
+        if self.ensemble is None and self.finetuner is not None:
+            return self._online_round(round_, size, generator)
         rng = np.random.default_rng([self.config.seed, round_])
         fitted = self.ensemble is not None and self.ensemble.models
         if self.acquisition is not None and fitted:
@@ -130,6 +133,56 @@ class Campaign:
         summary = self._summarize(round_, table, pool_stats, kl_pretrained)
         summary.seconds_sample, summary.seconds_measure = seconds_sample, seconds_measure
         summary.seconds_fit, summary.seconds_finetune = seconds_fit, seconds_finetune
+        self.summaries.append(summary)
+        self.completed = round_
+        self._save()
+        write_metrics(self.run_dir, self.summaries)
+        return summary
+
+    def _online_round(self, round_: int, size: int, generator: torch.Generator) -> RoundSummary:
+        """`online_pg`: one policy-gradient step on the true oracle; every new design costs a
+        call. Designs measured before are rewarded from the ledger, free."""
+        timer = time.perf_counter()
+        size = min(size, self.config.budget - self.ledger.count_measured())
+        pool_stats = {}
+
+        def reward(trajectory) -> torch.Tensor:
+            smiles = self.policy.decode(trajectory)
+            valid = [s for s in smiles if s is not None]
+            fresh = list(dict.fromkeys(s for s in valid if not self.ledger.is_known(s)))
+            pool_stats.update(
+                validity=len(valid) / len(smiles),
+                uniqueness=len(set(valid)) / max(len(valid), 1),
+                novelty=len(fresh) / max(len(set(valid)), 1),
+            )
+            nan = [math.nan] * len(fresh)
+            self.ledger.propose(round_, fresh, nan, nan, nan)
+            self._measure(round_)
+            measured = {key: value for key, value, _ in self.ledger.measurements()}
+            finite = np.array([v for v in measured.values() if math.isfinite(v)])
+            center = finite.mean() if len(finite) else 0.0
+            scale = (finite.std() if len(finite) > 1 else 0.0) or 1.0
+            floor = ((finite.min() - center) / scale if len(finite) else 0.0) - 1.0
+            values = [
+                (measured.get(s, math.nan) - center) / scale if s else math.nan for s in smiles
+            ]
+            return torch.tensor(np.where(np.isfinite(values), values, floor))
+
+        if self._optimizer is None:
+            self._optimizer = self.finetuner.optimizer_for(self.policy)
+        history = self.finetuner.run(
+            self.policy,
+            reward,
+            None,
+            generator,
+            optimizer=self._optimizer,
+            iterations=1,
+            batch_size=size,
+        )
+        table = self.ledger.round_table(round_)
+        write_round(self.run_dir, round_, table)
+        summary = self._summarize(round_, table, pool_stats, history[-1].kl_pretrained)
+        summary.seconds_measure = time.perf_counter() - timer
         self.summaries.append(summary)
         self.completed = round_
         self._save()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from molseiko.errors import MolseikoError
 
-VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained")
+VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained", "online_pg")
 
 
 @dataclass
@@ -21,7 +21,7 @@ class CampaignConfig:
     """Oracle calls: unique designs sent for measurement, failures included."""
     batch_size: int = 100
     variant: str = "ucb"
-    """greedy | ucb | bootstrap | thompson | non_adaptive | pretrained."""
+    """greedy | ucb | bootstrap | thompson | non_adaptive | pretrained | online_pg."""
     alpha: float = 0.05
     """KL weight to the pretrained model."""
     beta: float = 0.0

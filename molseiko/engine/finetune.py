@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -91,17 +91,21 @@ class PolicyGradientFinetuner:
         previous: MaskedDiffusion | None = None,
         generator: torch.Generator | None = None,
         progress: Callable[[FinetuneStats], None] | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        **overrides,
     ) -> list[FinetuneStats]:
-        """Fine-tune `policy` in place; `previous` defaults to a frozen copy of it at the start."""
-        config = self.config
+        """Fine-tune `policy` in place; `previous` defaults to a frozen copy of it at the start.
+
+        `optimizer` carries Adam's state across calls (online policy gradient takes one step
+        per round); keyword `overrides` replace config fields for this call only.
+        """
+        config = replace(self.config, **overrides)
         # A reference with zero weight costs a forward pass per step and changes nothing: skip it.
         references, weights = [self.pretrained], [config.alpha]
         if config.beta > 0:
             references.append(_frozen(previous if previous is not None else policy))
             weights.append(config.beta)
-        optimizer = torch.optim.Adam(
-            [p for p in policy.parameters() if p.requires_grad], lr=config.lr
-        )
+        optimizer = optimizer or self.optimizer_for(policy)
         # Cosine decay to 10%: large early steps, then settling instead of jittering at the end.
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
@@ -136,6 +140,11 @@ class PolicyGradientFinetuner:
         policy.eval()
         return history
 
+    def optimizer_for(self, policy: MaskedDiffusion) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            [p for p in policy.parameters() if p.requires_grad], lr=self.config.lr
+        )
+
     def _choose_steps(self, num_steps: int, generator: torch.Generator | None) -> list[int]:
         wanted = self.config.steps_per_update
         if wanted is None or wanted >= num_steps:
@@ -146,7 +155,7 @@ class PolicyGradientFinetuner:
         self, policy, optimizer, trajectory, rewards, references, weights, steps, old
     ) -> list[float]:
         """One gradient step on decision steps `steps`; returns the path KL estimates."""
-        config = self.config
+        config = self.config  # clip is not overridable per call
         num_steps = trajectory.num_steps
         policy.train()
         new = policy.score(trajectory, references, steps)

@@ -124,3 +124,22 @@ def _count(path) -> int:
 def _measured(path) -> dict[str, float]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
         return dict(connection.execute("SELECT key, value FROM measurements"))
+
+
+def test_online_pg_pays_the_oracle_for_every_new_sample(tiny_config, tmp_path):
+    config = tiny_config(variant="online_pg", finetune_lr=1e-2)
+    campaign = build_campaign(config, tmp_path / "run")
+    summaries = campaign.run()
+    calls = [s.calls for s in summaries]
+    assert (
+        calls == sorted(calls)
+        and calls[-1] <= 30
+        and all(c <= 10 * (i + 1) for i, c in enumerate(calls))
+    )
+    ledger = Ledger(tmp_path / "run" / "ledger.sqlite")
+    assert ledger.count_measured() == calls[-1]
+    pretrained = load_model(config.model)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True)
+    )
