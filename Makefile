@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/molseiko sample --n 1000 --out samples.sdf
+	$(BIN)/molseiko optimize
 
 test: install
 	$(BIN)/pytest -q
@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/model_quality.py --n 10000 --out benchmarks/results
+	$(BIN)/python benchmarks/feedback_efficiency.py --budget 1000 --batch-size 100 --out benchmarks/results
 
 # The command that made data/models/selfies_zinc250k.pt (see data/models/README.md).
 pretrain-selfies: install

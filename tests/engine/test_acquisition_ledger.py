@@ -66,3 +66,15 @@ def test_ledger_records_once_and_survives_reopening(tmp_path):
     assert rows[0] == ("CCO", 0.5, 1) and math.isnan(rows[1][1])
     table = reopened.round_table(1)
     assert table[1]["failure"] == "invalid SMILES" and table[0]["acquisition"] == 0.1
+
+
+def test_pmo_auc_known_values():
+    from molseiko.engine.report import pmo_auc_top_k
+
+    # Constant 1.0 from the first call: the curve rises from 0 to 1 over the first 100 calls.
+    assert pmo_auc_top_k([1.0] * 300, 300, k=1) == pytest.approx((50 + 200) / 300)
+    # Early stop at 100 calls of value 0.5: carried flat to the budget of 200.
+    assert pmo_auc_top_k([0.5] * 100, 200, k=1) == pytest.approx((25 + 50) / 200)
+    values = [0.0] * 100 + [1.0] * 100  # top-1 is 0 at 100 calls, then 1 at 200
+    assert pmo_auc_top_k(values, 200, k=1) == pytest.approx(50 / 200)
+    assert pmo_auc_top_k([float("nan")] * 10, 10, k=10) == 0.0
