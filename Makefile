@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/molseiko optimize
+	$(BIN)/molseiko optimize --out runs/make-run-$$(date +%Y%m%d-%H%M%S)
 
 test: install
 	$(BIN)/pytest -q

@@ -127,3 +127,13 @@ def test_plugin_file(tmp_path):
     assert resolve_objective(f"{plugin}:Ring")(["c1ccccc1"]).values.tolist() == [1.0]
     with pytest.raises(MolseikoError, match="defines no 'missing'"):
         resolve_objective(f"{plugin}:missing")
+
+
+def test_shipped_example_specs_load_and_score():
+    from molseiko.oracles.registry import ORACLE_DIR
+
+    specs = sorted(ORACLE_DIR.rglob("*.toml"))
+    assert specs
+    for spec in specs:
+        result = resolve_objective(str(spec))([ASPIRIN, "CCO"])
+        assert np.isfinite(result.values).all() and (result.values >= 0).all()
