@@ -60,7 +60,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_dir / "config.toml"
-    if saved.is_file() and CampaignConfig.from_toml(saved) != config:
+    if saved.is_file() and not CampaignConfig.from_toml(saved).same_campaign(config):
         raise MolseikoError(
             f"{run_dir} holds a campaign with other settings; use --resume or --out"
         )

@@ -26,6 +26,7 @@ from molseiko.engine.report import (
     write_metrics,
     write_round,
 )
+from molseiko.errors import MolseikoError
 from molseiko.oracles.base import Oracle
 from molseiko.reward.ensemble import RewardEnsemble
 
@@ -74,9 +75,15 @@ class Campaign:
         self.completed = state["completed"]
         self.summaries = [RoundSummary(**row) for row in state["summaries"]]
         checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
-        if checkpoint.is_file():
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            self.policy.load_state_dict(model_from_state(saved).state_dict())
+        if not checkpoint.is_file():
+            raise MolseikoError(f"{checkpoint} is missing: cannot resume round {self.completed}")
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        self.policy.load_state_dict(model_from_state(saved).state_dict())
+        # The ensemble is a function of the ledger: refit it as the last round left it, so the
+        # next proposal ranks, reports spread and calibrates exactly as without the interruption.
+        if self.ensemble is not None:
+            self.ensemble._fits = max(self.completed - 1, 0)
+            self._fit_ensemble()
 
     def _save(self) -> None:
         checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
@@ -117,15 +124,19 @@ class Campaign:
         write_round(self.run_dir, round_, table)
 
         timer = time.perf_counter()
-        if self.ensemble is not None:
-            keys, values = self._training_data()
-            if np.isfinite(values).sum() >= 2:
-                self.ensemble.fit(keys, values)
+        self._fit_ensemble()
         seconds_fit = time.perf_counter() - timer
 
         timer = time.perf_counter()
         kl_pretrained = self.summaries[-1].kl_pretrained if self.summaries else 0.0
-        if self.finetuner is not None and self.ensemble is not None and not last:
+        # Without a fitted reward model (fewer than two finite measurements) there is nothing to
+        # fine-tune towards yet; the next round samples the same policy again.
+        if (
+            self.finetuner is not None
+            and self.ensemble is not None
+            and self.ensemble.models
+            and not last
+        ):
             history = self.finetuner.run(self.policy, self._reward_function(), None, generator)
             kl_pretrained = history[-1].kl_pretrained
         seconds_finetune = time.perf_counter() - timer
@@ -138,7 +149,11 @@ class Campaign:
         call. Designs measured before are rewarded from the ledger, free."""
         timer = time.perf_counter()
         size = min(size, self.config.budget - self.ledger.count_measured())
-        pool_stats = {}
+        pool_stats = {"validity": math.nan, "uniqueness": math.nan, "novelty": math.nan}
+        if size <= 0:  # resumed after the last measurement but before the checkpoint
+            table = self.ledger.round_table(round_)
+            kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0
+            return self._finish_round(round_, table, pool_stats, kl, (0.0, 0.0, 0.0, 0.0))
 
         def reward(trajectory) -> torch.Tensor:
             smiles = self.policy.decode(trajectory)
@@ -236,6 +251,13 @@ class Campaign:
         keys = keys[: max(self.config.budget - self.ledger.count_measured(), 0)]
         if keys:
             self.ledger.record(round_, self.oracle.name, keys, self.oracle(keys))
+
+    def _fit_ensemble(self) -> None:
+        if self.ensemble is None:
+            return
+        keys, values = self._training_data()
+        if np.isfinite(values).sum() >= 2:
+            self.ensemble.fit(keys, values)
 
     def _training_data(self) -> tuple[list[str], np.ndarray]:
         rows = self.ledger.measurements()

@@ -57,6 +57,14 @@ class CampaignConfig:
             raise MolseikoError(f"select must be 'sample' or 'ucb', not {self.select!r}")
         if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:
             raise MolseikoError("budget, batch_size and pool_factor must be positive")
+        if self.ensemble_size < 2:
+            raise MolseikoError("ensemble_size must be at least 2 (the spread needs members)")
+        if self.finetune_iterations < 1 or self.denoising_steps < 1 or self.finetune_batch < 2:
+            raise MolseikoError(
+                "finetune_iterations and denoising_steps must be >= 1, finetune_batch >= 2"
+            )
+        if self.steps_per_update < 2:
+            raise MolseikoError("steps_per_update must be at least 2")
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> CampaignConfig:
@@ -82,6 +90,13 @@ class CampaignConfig:
             return cls(**merged)
         except TypeError as err:
             raise MolseikoError(f"bad config: {err}") from None
+
+    def same_campaign(self, other: CampaignConfig) -> bool:
+        """Equal in everything that shapes the results (device and output folder may differ)."""
+        mine, theirs = asdict(self), asdict(other)
+        for key in ("device", "out"):
+            mine.pop(key), theirs.pop(key)
+        return mine == theirs
 
     def to_toml(self) -> str:
         lines = []

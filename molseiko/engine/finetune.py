@@ -44,6 +44,13 @@ class FinetuneConfig:
     lr: float = 1e-4
     max_grad_norm: float = 1.0
 
+    def __post_init__(self):
+        if self.steps_per_update is not None and self.steps_per_update < 2:
+            # With one scored step the cost-to-go estimate has nothing to draw on.
+            raise ValueError("steps_per_update must be at least 2 (or None for all steps)")
+        if self.iterations < 1 or self.batch_size < 2 or self.denoising_steps < 1:
+            raise ValueError("iterations and denoising_steps must be >= 1, batch_size >= 2")
+
 
 @dataclass
 class FinetuneStats:
@@ -149,7 +156,9 @@ class PolicyGradientFinetuner:
         wanted = self.config.steps_per_update
         if wanted is None or wanted >= num_steps:
             return list(range(num_steps))
-        return sorted(torch.randperm(num_steps, generator=generator)[:wanted].tolist())
+        device = generator.device if generator is not None else "cpu"
+        draw = torch.randperm(num_steps, generator=generator, device=device)
+        return sorted(draw[:wanted].tolist())
 
     def _update(
         self, policy, optimizer, trajectory, rewards, references, weights, steps, old
@@ -157,7 +166,8 @@ class PolicyGradientFinetuner:
         """One gradient step on decision steps `steps`; returns the path KL estimates."""
         config = self.config  # clip is not overridable per call
         num_steps = trajectory.num_steps
-        policy.train()
+        # Scored in eval mode: with dropout the scored policy would differ from the sampler.
+        policy.eval()
         new = policy.score(trajectory, references, steps)
         costs = sum(w * kl for w, kl in zip(weights, new.kl, strict=True))  # B x S
         if old is None:

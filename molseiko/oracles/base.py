@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from molseiko.domains.molecule import to_mol
+from molseiko.errors import MolseikoError
 
 
 @dataclass
@@ -44,8 +45,22 @@ class Oracle(ABC):
         """Raw values (`N`, NaN on failure) and failure reasons."""
 
     def __call__(self, designs: Sequence[str]) -> OracleResult:
-        raw, failures = self.measure(list(designs))
-        raw = np.asarray(raw, dtype=float)
+        designs = list(designs)
+        try:
+            raw, failures = self.measure(designs)
+        except MolseikoError:
+            raise
+        except Exception as err:  # a whole batch failed: stop rather than record noise
+            raise MolseikoError(
+                f"oracle {self.name!r} failed on a batch of {len(designs)} designs "
+                f"({err.__class__.__name__}: {err}); nothing was recorded"
+            ) from None
+        raw = np.asarray(raw, dtype=float).reshape(-1)
+        if len(raw) != len(designs) or len(failures) != len(designs):
+            raise MolseikoError(
+                f"oracle {self.name!r} returned {len(raw)} values and {len(failures)} failure "
+                f"reasons for {len(designs)} designs"
+            )
         failures = [
             reason if reason is not None or np.isfinite(value) else "non-finite value"
             for value, reason in zip(raw, failures, strict=True)
@@ -66,7 +81,7 @@ class MoleculeOracle(Oracle):
         description: str = "",
     ):
         if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize', not {direction!r}")
+            raise MolseikoError(f"direction must be 'maximize' or 'minimize', not {direction!r}")
         self.name, self.function, self.direction, self.description = (
             name,
             function,

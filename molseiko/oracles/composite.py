@@ -50,6 +50,8 @@ class CompositeOracle(Oracle):
             raise ValueError(f"aggregate must be 'geometric' or 'arithmetic', not {aggregate!r}")
         if not any(c.role == "objective" for c in components):
             raise ValueError(f"composite {name!r} has no component with role 'objective'")
+        if any(c.weight <= 0 for c in components if c.role != "filter"):
+            raise ValueError(f"composite {name!r}: objective and penalty weights must be > 0")
         self.name, self.components, self.aggregate = name, list(components), aggregate
         self.description = description or " + ".join(c.label for c in self.components)
         self.deterministic = all(c.oracle.deterministic for c in self.components)
@@ -88,5 +90,9 @@ class CompositeOracle(Oracle):
         else:
             combined = (weights * stacked).sum(0) / weights.sum()
         values = combined * passed - penalty
+        failures = [
+            reason if reason is not None or np.isfinite(value) else "non-finite value"
+            for value, reason in zip(values, failures, strict=True)
+        ]
         values = np.where([f is None for f in failures], values, np.nan)
         return OracleResult(values, failures, values.copy(), details)

@@ -50,7 +50,13 @@ def resolve_objective(spec: str) -> Oracle:
         return load_toml_objective(spec)
     for entry in entry_points(group="molseiko.oracles"):
         if entry.name == spec:
-            return _as_oracle(entry.load(), spec)
+            try:
+                loaded = entry.load()
+            except Exception as err:
+                raise MolseikoError(
+                    f"plugin {spec!r} ({entry.value}) failed to load: {err}"
+                ) from None
+            return _as_oracle(loaded, spec)
     raise MolseikoError(
         f"unknown objective {spec!r}; known: {', '.join(sorted(k for k in known_objectives()))}"
     )
@@ -68,6 +74,10 @@ def load_toml_objective(path: str | Path) -> Oracle:
     except tomllib.TOMLDecodeError as err:
         raise MolseikoError(f"{path}: invalid TOML ({err})") from None
     name = spec.get("name", path.stem)
+    if "component" in spec and not (
+        isinstance(spec["component"], list) and all(isinstance(t, dict) for t in spec["component"])
+    ):
+        raise MolseikoError(f"{path}: `component` must be [[component]] tables")
     if "component" not in spec:
         if "oracle" not in spec:
             raise MolseikoError(f'{path}: needs `oracle = "name"` or [[component]] tables')
@@ -104,10 +114,13 @@ def _component_oracle(table: dict, path: Path) -> Oracle:
         if "reference" not in table:
             raise MolseikoError(f'{path}: the similarity oracle needs `reference = "SMILES"`')
         return similarity_oracle(table["reference"], int(table.get("radius", 2)))
-    oracle = resolve_objective(name)
-    if "direction" in table and isinstance(oracle, MoleculeOracle):
-        oracle.direction = table["direction"]
-    return oracle
+    if "direction" in table:
+        # Transforms read raw values, so a direction inside a composite would be ignored.
+        raise MolseikoError(
+            f"{path}: `direction` is not supported in specs; use a transform "
+            "(e.g. reverse_sigmoid) to make low values desirable"
+        )
+    return resolve_objective(name)
 
 
 def _transform(table: dict | None):
@@ -144,7 +157,12 @@ def _as_oracle(obj, spec: str) -> Oracle:
     if isinstance(obj, Oracle):
         return obj
     if inspect.isclass(obj) and issubclass(obj, Oracle):
-        return obj()
+        try:
+            return obj()
+        except TypeError as err:
+            raise MolseikoError(
+                f"plugin {spec!r}: cannot build it without arguments ({err})"
+            ) from None
     if callable(obj):
         return MoleculeOracle(spec.rpartition(":")[2] or spec, obj, "maximize", f"plugin {spec}")
     raise MolseikoError(f"plugin {spec!r} is not an Oracle, Oracle class or function")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -143,3 +144,34 @@ def test_online_pg_pays_the_oracle_for_every_new_sample(tiny_config, tmp_path):
         not torch.equal(a, b)
         for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True)
     )
+
+
+ALL_FAIL_ORACLE = """
+from molseiko.oracles.base import Oracle
+
+class AllFail(Oracle):
+    name = "all_fail"
+    def measure(self, designs):
+        return [float("nan")] * len(designs), ["assay plate lost"] * len(designs)
+"""
+
+
+def test_campaign_survives_rounds_without_usable_measurements(tiny_config, tmp_path):
+    plugin = tmp_path / "fail.py"
+    plugin.write_text(ALL_FAIL_ORACLE)
+    campaign = build_campaign(tiny_config(objective=f"{plugin}:AllFail"), tmp_path / "run")
+    summaries = campaign.run()
+    assert [s.calls for s in summaries] == [10, 20, 30]
+    assert [s.failures for s in summaries] == [10, 10, 10]
+    table = pd.read_csv(tmp_path / "run" / "rounds" / "round_01.csv")
+    assert (table.failure == "assay plate lost").all()
+
+
+def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
+    config = tiny_config(budget=20)
+    first = build_campaign(config, tmp_path / "run")
+    first.run_round(1, 10, last=False)
+    resumed = build_campaign(config, tmp_path / "run")
+    assert resumed.completed == 1 and resumed.ensemble.models  # ready to rank round 2
+    prediction = resumed.ensemble.predict(["CCO"])
+    assert np.allclose(prediction.members, first.ensemble.predict(["CCO"]).members)

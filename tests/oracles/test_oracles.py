@@ -137,3 +137,34 @@ def test_shipped_example_specs_load_and_score():
     for spec in specs:
         result = resolve_objective(str(spec))([ASPIRIN, "CCO"])
         assert np.isfinite(result.values).all() and (result.values >= 0).all()
+
+
+def test_contract_violations_and_batch_crashes_are_one_line_errors(tmp_path):
+    from molseiko.oracles.base import Oracle
+
+    class Short(Oracle):
+        name = "short"
+
+        def measure(self, designs):
+            return [1.0], [None]
+
+    class Crashing(Oracle):
+        name = "crashing"
+
+        def measure(self, designs):
+            raise ConnectionError("docking server down")
+
+    with pytest.raises(MolseikoError, match="returned 1 values and 1 failure reasons for 2"):
+        Short()(["CCO", "CCN"])
+    with pytest.raises(MolseikoError, match="docking server down.*nothing was recorded"):
+        Crashing()(["CCO"])
+    spec = tmp_path / "s.toml"
+    spec.write_text("[[component]]\noracle = 'qed'\nweight = 0\n")
+    with pytest.raises(MolseikoError, match="weights must be > 0"):
+        load_toml_objective(spec)
+    spec.write_text("[[component]]\noracle = 'sa'\ndirection = 'minimize'\n")
+    with pytest.raises(MolseikoError, match="use a transform"):
+        load_toml_objective(spec)
+    spec.write_text("component = 'qed'\n")
+    with pytest.raises(MolseikoError, match=r"must be \[\[component\]\] tables"):
+        load_toml_objective(spec)
