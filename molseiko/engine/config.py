@@ -29,7 +29,7 @@ class CampaignConfig:
     bonus: float = 1.0
     """Exploration bonus weight c in r_hat + c * s_hat (ucb)."""
     ensemble_size: int = 5
-    ensemble_epochs: int = 150
+    ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
     pool_factor: int = 2
     """Candidates sampled per batch slot before selection."""

@@ -22,11 +22,11 @@ class EnsembleConfig:
     members: int = 5
     hidden: int = 64
     layers: int = 3
-    max_epochs: int = 150
-    patience: int = 15
+    max_epochs: int = 100
+    patience: int = 10
     """Epochs without improvement on a member's out-of-bag molecules before it stops."""
-    lr: float = 1e-3
-    batch_size: int = 64
+    lr: float = 2e-3
+    batch_size: int = 128
     warm_start: bool = False
     """Continue from the previous round's weights instead of a fresh initialisation."""
     seed: int = 0
