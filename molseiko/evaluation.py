@@ -108,18 +108,11 @@ class ReferenceSet:
 
 def load_reference(data, test_indices) -> ReferenceSet:
     """Split a SMILES file by a JSON list of held-out rows (as `molseiko pretrain` does)."""
-    import json
-    from pathlib import Path
-
-    from molseiko.domains.io import read_smiles
+    from molseiko.domains.io import read_row_indices, read_smiles
     from molseiko.domains.molecule import canonical_smiles
-    from molseiko.errors import MolseikoError
 
     smiles = read_smiles(data)
-    try:
-        held_out = set(json.loads(Path(test_indices).read_text()))
-    except (OSError, ValueError) as err:
-        raise MolseikoError(f"{test_indices}: not a JSON list of row indices ({err})") from None
+    held_out = read_row_indices(test_indices)
     test = [s for i, s in enumerate(smiles) if i in held_out]
     train = [s for i, s in enumerate(smiles) if i not in held_out]
     keys = {canonical_smiles(s) for s in train} - {None}

@@ -285,14 +285,11 @@ def load_training_data(
 ) -> TrainingData:
     """Read SMILES, hold out the rows in `test_indices` (a JSON list of 0-based rows) or else a
     random `valid_fraction`, and tokenize with a vocabulary built from the training rows only."""
-    from molseiko.domains.io import read_smiles
+    from molseiko.domains.io import read_row_indices, read_smiles
 
     smiles = read_smiles(path)
     if test_indices is not None:
-        try:
-            held_out = set(json.loads(Path(test_indices).read_text()))
-        except (OSError, ValueError) as err:
-            raise MolseikoError(f"{test_indices}: not a JSON list of row indices ({err})") from None
+        held_out = read_row_indices(test_indices)
     else:
         permutation = torch.randperm(len(smiles), generator=torch.Generator().manual_seed(seed))
         held_out = set(permutation[: int(len(smiles) * valid_fraction)].tolist())

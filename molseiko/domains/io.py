@@ -50,6 +50,16 @@ def read_smiles(path: str | Path, column: str = "smiles") -> list[str]:
     return smiles
 
 
+def read_row_indices(path: str | Path) -> set[int]:
+    """0-based row indices from a JSON list (a held-out split such as ZINC250k's test rows)."""
+    import json
+
+    try:
+        return set(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, TypeError) as err:
+        raise MolseikoError(f"{path}: not a JSON list of row indices ({err})") from None
+
+
 def check_smiles(smiles: Sequence[str], source: str = "input") -> list[Chem.Mol]:
     """Parse every SMILES; raise one MolseikoError naming the first invalid entry and the count."""
     mols = [to_mol(s) for s in smiles]
