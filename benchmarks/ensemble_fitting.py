@@ -47,7 +47,7 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             n = round_ * args.batch
             start = time.perf_counter()
-            ensemble.fit(train_smiles[:n], train_values[:n])
+            ensemble.fit(train_smiles[:n], train_values[:n], round_)
             seconds = time.perf_counter() - start
             prediction = ensemble.predict(test_smiles)
             error = np.abs(prediction.mean - test_values)

@@ -81,9 +81,7 @@ class Campaign:
         self.policy.load_state_dict(model_from_state(saved).state_dict())
         # The ensemble is a function of the ledger: refit it as the last round left it, so the
         # next proposal ranks, reports spread and calibrates exactly as without the interruption.
-        if self.ensemble is not None:
-            self.ensemble._fits = max(self.completed - 1, 0)
-            self._fit_ensemble()
+        self._fit_ensemble(self.completed)
 
     def _save(self) -> None:
         checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
@@ -124,7 +122,7 @@ class Campaign:
         write_round(self.run_dir, round_, table)
 
         timer = time.perf_counter()
-        self._fit_ensemble()
+        self._fit_ensemble(round_)
         seconds_fit = time.perf_counter() - timer
 
         timer = time.perf_counter()
@@ -168,14 +166,8 @@ class Campaign:
             self.ledger.propose(round_, fresh, nan, nan, nan)
             self._measure(round_)
             measured = {key: value for key, value, _ in self.ledger.measurements()}
-            finite = np.array([v for v in measured.values() if math.isfinite(v)])
-            center = finite.mean() if len(finite) else 0.0
-            scale = (finite.std() if len(finite) > 1 else 0.0) or 1.0
-            floor = ((finite.min() - center) / scale if len(finite) else 0.0) - 1.0
-            values = [
-                (measured.get(s, math.nan) - center) / scale if s else math.nan for s in smiles
-            ]
-            return torch.tensor(np.where(np.isfinite(values), values, floor))
+            raw = np.array([measured.get(s, math.nan) if s else math.nan for s in smiles])
+            return self._standardizer()(raw)
 
         if self._optimizer is None:
             self._optimizer = self.finetuner.optimizer_for(self.policy)
@@ -252,33 +244,42 @@ class Campaign:
         if keys:
             self.ledger.record(round_, self.oracle.name, keys, self.oracle(keys))
 
-    def _fit_ensemble(self) -> None:
+    def _fit_ensemble(self, round_: int) -> None:
         if self.ensemble is None:
             return
         keys, values = self._training_data()
         if np.isfinite(values).sum() >= 2:
-            self.ensemble.fit(keys, values)
+            self.ensemble.fit(keys, values, round_)
 
     def _training_data(self) -> tuple[list[str], np.ndarray]:
         rows = self.ledger.measurements()
         return [key for key, _, _ in rows], np.array([value for _, value, _ in rows])
 
     def _reward_function(self):
-        """Optimistic reward of sampled paths in units of the measured values' std, so that
-        alpha and beta mean the same across objectives. Invalid designs score one std below the
-        worst measurement."""
-        _, values = self._training_data()
-        finite = values[np.isfinite(values)]
-        center, scale = finite.mean(), finite.std() or 1.0
-        floor = (finite.min() - center) / scale - 1.0
+        """Optimistic reward (acquisition of the ensemble's prediction) of sampled paths."""
+        standardize = self._standardizer()
 
         def reward(trajectory) -> torch.Tensor:
-            smiles = self.policy.decode(trajectory)
-            prediction = self.ensemble.predict(smiles)
-            optimistic = (self.acquisition(prediction) - center) / scale
-            return torch.tensor(np.where(np.isfinite(optimistic), optimistic, floor))
+            prediction = self.ensemble.predict(self.policy.decode(trajectory))
+            return standardize(self.acquisition(prediction))
 
         return reward
+
+    def _standardizer(self):
+        """Maps rewards in objective units to units of the measured values' std (so alpha and
+        beta mean the same across objectives); NaN (invalid or failed designs) becomes one std
+        below the worst measurement."""
+        _, values = self._training_data()
+        finite = values[np.isfinite(values)]
+        center = finite.mean() if len(finite) else 0.0
+        scale = (finite.std() if len(finite) > 1 else 0.0) or 1.0
+        floor = ((finite.min() - center) / scale if len(finite) else 0.0) - 1.0
+
+        def standardize(raw: np.ndarray) -> torch.Tensor:
+            scaled = (np.asarray(raw, dtype=float) - center) / scale
+            return torch.tensor(np.where(np.isfinite(scaled), scaled, floor))
+
+        return standardize
 
     def _finish_round(self, round_, table, pool_stats, kl_pretrained, seconds) -> RoundSummary:
         """Summarize the round, then checkpoint: the round counts as done only from here."""

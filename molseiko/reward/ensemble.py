@@ -54,7 +54,6 @@ class RewardEnsemble:
         self.models: list[GINERegressor] = []
         self.y_mean, self.y_std = 0.0, 1.0
         self._graphs: dict[str, object] = {}
-        self._fits = 0
 
     def _graph(self, smiles: str):
         if smiles not in self._graphs:
@@ -64,9 +63,10 @@ class RewardEnsemble:
             self._graphs[smiles] = mol_to_graph(mol)
         return self._graphs[smiles]
 
-    def fit(self, smiles: Sequence[str], values: Sequence[float]) -> list[float]:
+    def fit(self, smiles: Sequence[str], values: Sequence[float], round_: int = 0) -> list[float]:
         """Fit every member on (design, value) pairs with finite values; returns each member's
-        best out-of-bag RMSE in objective units."""
+        best out-of-bag RMSE in objective units. Resamples and initialisations are seeded by
+        (seed, round_, member), so refitting a round's data reproduces that round's ensemble."""
         values = np.asarray(values, dtype=float)
         keep = np.isfinite(values)
         smiles = [s for s, k in zip(smiles, keep, strict=True) if k]
@@ -77,11 +77,11 @@ class RewardEnsemble:
         self.y_std = float(values.std()) or 1.0
         targets = torch.tensor((values - self.y_mean) / self.y_std, dtype=torch.float)
         graphs = [self._graph(s) for s in smiles]
-        rng = np.random.default_rng(self.config.seed + 1000 * self._fits)
+        rng = np.random.default_rng([self.config.seed, round_])
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
         for member in range(self.config.members):
-            torch.manual_seed(self.config.seed + 1000 * self._fits + member)
+            torch.manual_seed(self.config.seed * 1_000_003 + round_ * 1009 + member)
             model = (
                 copy.deepcopy(previous[member])
                 if member < len(previous)
@@ -93,7 +93,6 @@ class RewardEnsemble:
                 out_of_bag = in_bag[:1]
             errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
             self.models.append(model.eval())
-        self._fits += 1
         return [e * self.y_std for e in errors]
 
     def _fit_member(self, model, graphs, targets, in_bag, out_of_bag, rng) -> float:

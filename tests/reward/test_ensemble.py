@@ -59,6 +59,9 @@ def test_members_are_seeded_and_reproducible(zinc):
     a, b = first.predict(smiles[50:60]), second.predict(smiles[50:60])
     assert np.allclose(a.members, b.members)
     assert not np.allclose(a.members[0], a.members[1])  # members differ from each other
+    later = RewardEnsemble(EnsembleConfig(members=2, max_epochs=5, seed=3))
+    later.fit(smiles[:50], logp[:50], round_=2)  # another round draws other resamples
+    assert not np.allclose(later.predict(smiles[50:60]).members, a.members)
 
 
 def test_errors():
