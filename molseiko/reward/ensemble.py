@@ -55,12 +55,13 @@ class RewardEnsemble:
         self.y_mean, self.y_std = 0.0, 1.0
         self._graphs: dict[str, object] = {}
 
-    def _graph(self, smiles: str):
+    def _graph(self, smiles: str | None):
+        """The cached graph of a design; None if it is not a valid molecule (parsed once)."""
+        if smiles is None:
+            return None
         if smiles not in self._graphs:
             mol = to_mol(smiles)
-            if mol is None:
-                raise MolseikoError(f"reward model: invalid SMILES {smiles!r}")
-            self._graphs[smiles] = mol_to_graph(mol)
+            self._graphs[smiles] = None if mol is None else mol_to_graph(mol)
         return self._graphs[smiles]
 
     def fit(self, smiles: Sequence[str], values: Sequence[float], round_: int = 0) -> list[float]:
@@ -77,6 +78,9 @@ class RewardEnsemble:
         self.y_std = float(values.std()) or 1.0
         targets = torch.tensor((values - self.y_mean) / self.y_std, dtype=torch.float)
         graphs = [self._graph(s) for s in smiles]
+        if any(graph is None for graph in graphs):
+            bad = next(s for s, graph in zip(smiles, graphs, strict=True) if graph is None)
+            raise MolseikoError(f"reward model: invalid SMILES {bad!r}")
         rng = np.random.default_rng([self.config.seed, round_])
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
@@ -132,7 +136,7 @@ class RewardEnsemble:
 
         if not self.models:
             raise MolseikoError("reward model: predict called before fit")
-        valid = [i for i, s in enumerate(smiles) if s is not None and to_mol(s) is not None]
+        valid = [i for i, s in enumerate(smiles) if self._graph(s) is not None]
         members = np.full((len(self.models), len(smiles)), np.nan)
         for start in range(0, len(valid), 512):
             rows = valid[start : start + 512]
