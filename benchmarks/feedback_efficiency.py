@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -26,7 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(task: str, method: str, seed: int, args: dict) -> dict:
-    """One campaign; returns its summary row."""
+    """One campaign (resumed if its run directory holds a started one); returns its summary row."""
+    import torch
+
+    torch.set_num_threads(args["threads"])
     from molseiko.domains.molecule import to_mol
     from molseiko.domains.properties import sa_score
     from molseiko.engine.build import build_campaign
@@ -85,6 +89,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--model", default="")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="campaigns run at once (CPU threads are split)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -92,21 +99,41 @@ def main() -> None:
         "batch_size": args.batch_size,
         "model": args.model,
         "out": str(args.out),
+        "threads": max(1, (os.cpu_count() or 1) // args.workers),
     }
-    rows = []
     table = args.out / "feedback_efficiency.csv"
-    for task in args.tasks:
-        for method in args.methods:
-            for seed in args.seeds:
-                # A fresh process per campaign: peak memory is per run, and nothing leaks across.
-                with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                    row = pool.submit(run_one, task, method, seed, settings).result()
-                rows.append(row)
-                print({k: v for k, v in row.items() if k != "curve"}, flush=True)
-                pd.DataFrame(rows).to_csv(table, index=False)
+    # Finished campaigns are kept: rerunning the script only runs what is missing.
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
+    done = {(r["task"], r["method"], r["seed"]) for r in rows}
+    # Seed-major order: every method gets its first seed before any method gets a second.
+    todo = [
+        (task, method, seed)
+        for seed in args.seeds
+        for method in args.methods
+        for task in args.tasks
+        if (task, method, seed) not in done
+    ]
+    # A fresh process per campaign: peak memory is per run, and nothing leaks across.
+    context = get_context("spawn")
+    running = set()
+    with ProcessPoolExecutor(args.workers, mp_context=context, max_tasks_per_child=1) as pool:
+        for job in todo:
+            running.add(pool.submit(run_one, *job, settings))
+            if len(running) >= args.workers:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                record(finished, rows, table)
+        record(wait(running).done, rows, table)
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
+
+
+def record(finished, rows: list[dict], table: Path) -> None:
+    for future in finished:
+        row = future.result()
+        rows.append(row)
+        print({k: v for k, v in row.items() if k != "curve"}, flush=True)
+    pd.DataFrame(rows).to_csv(table, index=False)
 
 
 def plot(frame: pd.DataFrame, path: Path) -> None:

@@ -227,8 +227,20 @@ def optimize(
         run_dir = Path(config.out) if config.out else default_run_dir(config)
         if (run_dir / "state.json").is_file():
             raise MolseikoError(f"{run_dir} already holds a campaign: pass --resume {run_dir}")
-    campaign = build_campaign(config, run_dir)
-    rounds = len(batch_sizes(config))
+    from molseiko.engine.lock import run_lock
+    from molseiko.oracles.lab import LabOracle
+    from molseiko.oracles.registry import resolve_objective
+
+    if isinstance(resolve_objective(config.objective), LabOracle):
+        raise MolseikoError(
+            "a lab objective is measured outside molseiko: run rounds with "
+            f"`molseiko propose {run_dir} --config ...` and `molseiko ingest`"
+        )
+    with run_lock(run_dir):
+        _run_campaign(build_campaign(config, run_dir), config, run_dir, len(batch_sizes(config)))
+
+
+def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
     if campaign.completed:
         typer.echo(f"resuming {run_dir} after round {campaign.completed}")
     typer.echo(
@@ -251,6 +263,85 @@ def optimize(
     if best is not None:
         typer.echo(f"done: best {best.best:.4f}, top-10 mean {best.top10:.4f}")
     typer.echo(f"results in {run_dir}: metrics.csv, rounds/, ledger.sqlite, progress.png")
+
+
+@app.command()
+@_one_line_errors
+def propose(
+    run_dir: Path = typer.Argument(..., help="The lab campaign's run directory (made if new)."),
+    batch: int = typer.Option(None, help="Designs in this batch (default: config batch_size)."),
+    config_file: Path = typer.Option(
+        None, "--config", help="Settings for a new campaign (TOML); objective lab by default."
+    ),
+    objective: str = typer.Option(None, help="lab (high is good) or lab:minimize."),
+    budget: int = typer.Option(None, help="Designs the lab will measure in all (new run)."),
+    model: str = typer.Option(None, help="Diffusion checkpoint (new run; default: shipped)."),
+    seed: int = typer.Option(None),
+    device: str = typer.Option(None, help="cpu or cuda."),
+):
+    """Lab in the loop: learn from every result so far and write the next batch to measure."""
+    from molseiko.engine import lab
+    from molseiko.engine.build import build_campaign
+    from molseiko.engine.config import CampaignConfig
+    from molseiko.engine.lock import run_lock
+
+    if device is not None:
+        _device(device)
+    saved = run_dir / "config.toml"
+    if saved.is_file():
+        given = [objective, budget, model, seed, config_file]
+        if any(option is not None for option in given):
+            raise MolseikoError(
+                f"{run_dir} already has its settings (config.toml); only --batch and --device "
+                "apply to later rounds"
+            )
+        config = CampaignConfig.from_toml(saved, device=device)
+    else:
+        overrides = dict(objective=objective, budget=budget, model=model, seed=seed, device=device)
+        table = {"objective": "lab"}
+        if config_file is not None:
+            config = CampaignConfig.from_toml(config_file, **overrides)
+        else:
+            config = CampaignConfig.from_dict(table, **overrides)
+        config.out = str(run_dir)
+    with run_lock(run_dir):
+        campaign = build_campaign(config, run_dir)
+        proposal = lab.propose(campaign, batch)
+    if campaign.summaries:
+        last = campaign.summaries[-1]
+        typer.echo(
+            f"learned from {last.calls} measurements (best {last.best:.4g}, top-10 mean "
+            f"{last.top10:.4g}); KL to pretrained {last.kl_pretrained:.2f}"
+        )
+    typer.echo(f"round {proposal.round}: {proposal.size} designs to measure")
+    typer.echo(f"  structures: {proposal.structures}")
+    typer.echo(f"  fill in:    {proposal.template}  (value, or a reason in failure)")
+    if proposal.pending:
+        typer.echo(f"  still waiting for {proposal.pending} results from earlier rounds")
+    typer.echo(f"then: molseiko ingest {run_dir} {proposal.template}")
+
+
+@app.command()
+@_one_line_errors
+def ingest(
+    run_dir: Path = typer.Argument(..., help="The lab campaign's run directory."),
+    results: Path = typer.Argument(..., help="CSV with id and value (and optional failure)."),
+    column: str = typer.Option("value", help="The column holding the measured values."),
+):
+    """Record the lab's results for proposed designs (all rows valid, or nothing recorded)."""
+    from molseiko.engine import lab
+    from molseiko.engine.lock import run_lock
+
+    if not (run_dir / "config.toml").is_file():
+        raise MolseikoError(f"{run_dir}: not a run directory (no config.toml)")
+    with run_lock(run_dir):
+        report = lab.ingest(run_dir, results, column)
+    rounds = ", ".join(str(r) for r in report.rounds)
+    typer.echo(
+        f"recorded {report.recorded} results for round {rounds} ({report.failures} failed); "
+        f"{report.measured} measured so far, best {report.best:.4g}"
+    )
+    typer.echo(f"next: molseiko propose {run_dir}")
 
 
 @app.command()

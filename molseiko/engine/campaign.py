@@ -81,7 +81,9 @@ class Campaign:
         self.policy.load_state_dict(model_from_state(saved).state_dict())
         # The ensemble is a function of the ledger: refit it as the last round left it, so the
         # next proposal ranks, reports spread and calibrates exactly as without the interruption.
-        self._fit_ensemble(self.completed)
+        # A round proposed after that one is already on its way and refits when it learns.
+        if self.ledger.last_round() == self.completed:
+            self._fit_ensemble(self.completed)
 
     def _save(self) -> None:
         checkpoint = self.run_dir / "checkpoints" / f"policy_round_{self.completed:02d}.pt"
@@ -102,22 +104,42 @@ class Campaign:
         return self.summaries
 
     def run_round(self, round_: int, size: int, last: bool) -> RoundSummary:
-        timer = time.perf_counter()
-        generator = torch.Generator(device=self.policy.device).manual_seed(
-            self.config.seed * 100_003 + round_
-        )
+        generator = self._generator(round_)
         if self.ensemble is None and self.finetuner is not None:
             return self._online_round(round_, size, generator)
-        rng = np.random.default_rng([self.config.seed, round_])
-        fitted = self.ensemble is not None and self.ensemble.models
-        if self.acquisition is not None and fitted:
-            self.acquisition.new_round(rng, len(self.ensemble.models))
-        pool_stats = self._propose(round_, size, generator)
+        timer = time.perf_counter()
+        pool_stats = self.propose_batch(round_, size, generator)
         seconds_sample = time.perf_counter() - timer
 
         timer = time.perf_counter()
         self._measure(round_)
         seconds_measure = time.perf_counter() - timer
+        return self.learn(round_, pool_stats, generator, seconds_sample, seconds_measure, last)
+
+    def _generator(self, round_: int, stream: int = 0) -> torch.Generator:
+        return torch.Generator(device=self.policy.device).manual_seed(
+            self.config.seed * 100_003 + round_ + 1_000_000 * stream
+        )
+
+    def propose_batch(self, round_: int, size: int, generator: torch.Generator) -> dict:
+        """Steps 1 of a round: sample from the current policy and record the batch."""
+        if self.acquisition is not None and self.ensemble is not None and self.ensemble.models:
+            rng = np.random.default_rng([self.config.seed, round_])
+            self.acquisition.new_round(rng, len(self.ensemble.models))
+        return self._propose(round_, size, generator)
+
+    def learn(
+        self,
+        round_: int,
+        pool_stats: dict,
+        generator: torch.Generator,
+        seconds_sample: float = 0.0,
+        seconds_measure: float = 0.0,
+        last: bool = False,
+    ) -> RoundSummary:
+        """Steps 3-5 of a round, once its measurements are in the ledger: fit the reward
+        ensemble on everything measured, fine-tune the policy (not after the last round), and
+        checkpoint."""
         table = self.ledger.round_table(round_)
         write_round(self.run_dir, round_, table)
 
@@ -300,7 +322,7 @@ class Campaign:
             best=top_k_mean(values, 1),
             top10=top_k_mean(values, 10),
             batch_mean=float(np.nanmean(batch)) if np.isfinite(batch).any() else math.nan,
-            failures=int(np.isnan(batch).sum()),
+            failures=sum(r["failure"] is not None for r in table),
             validity=pool_stats["validity"],
             uniqueness=pool_stats["uniqueness"],
             novelty=pool_stats["novelty"],

@@ -53,12 +53,18 @@ class Ledger:
                 "INSERT OR IGNORE INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
 
-    def record(self, round_: int, oracle: str, keys: Sequence[str], result: OracleResult) -> None:
-        """Record measurements, all or nothing, before anything else uses them."""
+    def record(
+        self, round_: int | Sequence[int], oracle: str, keys: Sequence[str], result: OracleResult
+    ) -> None:
+        """Record measurements, all or nothing, before anything else uses them. `round_` is the
+        round they belong to, or one round per key."""
         now = time.time()
+        rounds = [round_] * len(keys) if isinstance(round_, int) else list(round_)
         rows = [
-            (k, round_, oracle, _real(v), _real(r), f, now)
-            for k, v, r, f in zip(keys, result.values, result.raw, result.failures, strict=True)
+            (k, n, oracle, _real(v), _real(r), f, now)
+            for k, n, v, r, f in zip(
+                keys, rounds, result.values, result.raw, result.failures, strict=True
+            )
         ]
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")
@@ -92,6 +98,26 @@ class Ledger:
         """Designs sent for measurement so far (failures included): what the budget counts."""
         return self.connection.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
 
+    def rounds_of(self, keys: Sequence[str]) -> list[int]:
+        """The round each (proposed) design was proposed in."""
+        rounds = dict(self.connection.execute("SELECT key, round FROM designs"))
+        return [rounds[key] for key in keys]
+
+    def count_proposed(self) -> int:
+        return self.connection.execute("SELECT COUNT(*) FROM designs").fetchone()[0]
+
+    def last_round(self) -> int:
+        """The latest round with a proposed batch (0: none yet)."""
+        return self.connection.execute("SELECT COALESCE(MAX(round), 0) FROM designs").fetchone()[0]
+
+    def by_id(self) -> dict[str, tuple[str, bool]]:
+        """Every design's stable id (`r03_0007`: round 3, batch position 7) -> (key, measured)."""
+        rows = self.connection.execute(
+            "SELECT d.round, d.position, d.key, m.key IS NOT NULL "
+            "FROM designs d LEFT JOIN measurements m ON d.key = m.key"
+        )
+        return {design_id(r, p): (key, bool(done)) for r, p, key, done in rows}
+
     def is_known(self, key: str) -> bool:
         return (
             self.connection.execute("SELECT 1 FROM designs WHERE key = ?", (key,)).fetchone()
@@ -108,6 +134,11 @@ class Ledger:
         )
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def design_id(round_: int, position: int) -> str:
+    """A design's stable id: its round and position in that round's batch."""
+    return f"r{round_:02d}_{position:04d}"
 
 
 def _real(value) -> float | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from molseiko.domains.io import write_molecules
+from molseiko.engine.ledger import design_id
 
 
 @dataclass
@@ -57,7 +58,7 @@ def write_round(run_dir: Path, round_: int, table: list[dict]) -> None:
     stem = folder / f"round_{round_:02d}"
     columns = ["id", "smiles", "r_hat", "s_hat", "acquisition", "value", "raw", "failure"]
     rows = [
-        {"id": f"r{round_:02d}_{i:04d}", "smiles": row["key"], **_blank_missing(row)}
+        {"id": design_id(round_, i), "smiles": row["key"], **_blank_missing(row)}
         for i, row in enumerate(table)
     ]
     with open(f"{stem}.csv", "w", newline="") as handle:

@@ -24,6 +24,8 @@ def known_objectives() -> dict[str, str]:
     known = {name: description for name, (_, _, description) in DESCRIPTORS.items()}
     known["pains_free"] = "1 if no PAINS structural alert, else 0 (use as a filter)"
     known["similarity"] = "Tanimoto (ECFP4) similarity to `reference` (TOML component only)"
+    known["assay:TABLE.csv[:COLUMN]"] = "measured values looked up in a table by canonical SMILES"
+    known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
     for entry in entry_points(group="molseiko.oracles"):
@@ -44,6 +46,12 @@ def resolve_objective(spec: str) -> Oracle:
         return pains_oracle()
     if lowered.startswith("tdc:") or lowered in _pmo_tasks():
         return _pmo_oracle(lowered.removeprefix("tdc:"))
+    if lowered in ("lab", "lab:maximize", "lab:minimize"):
+        from molseiko.oracles.lab import LabOracle
+
+        return LabOracle("minimize" if lowered == "lab:minimize" else "maximize")
+    if lowered.startswith("assay:"):
+        return _assay_from_spec(spec)
     if ".py:" in spec:
         return _load_plugin_file(spec)
     if spec.endswith(".toml"):
@@ -81,6 +89,8 @@ def load_toml_objective(path: str | Path) -> Oracle:
     if "component" not in spec:
         if "oracle" not in spec:
             raise MolseikoError(f'{path}: needs `oracle = "name"` or [[component]] tables')
+        if spec["oracle"] == "assay":
+            return _assay_from_table(spec, path, name)
         return _component_oracle(spec, path)
     components = []
     for i, table in enumerate(spec["component"]):
@@ -114,6 +124,8 @@ def _component_oracle(table: dict, path: Path) -> Oracle:
         if "reference" not in table:
             raise MolseikoError(f'{path}: the similarity oracle needs `reference = "SMILES"`')
         return similarity_oracle(table["reference"], int(table.get("radius", 2)))
+    if name == "assay" and "direction" not in table:
+        return _assay_from_table(table, path, table.get("label") or None)
     if "direction" in table:
         # Transforms read raw values, so a direction inside a composite would be ignored.
         raise MolseikoError(
@@ -121,6 +133,37 @@ def _component_oracle(table: dict, path: Path) -> Oracle:
             "(e.g. reverse_sigmoid) to make low values desirable"
         )
     return resolve_objective(name)
+
+
+def _assay_from_table(table: dict, path: Path, name: str | None) -> Oracle:
+    """`oracle = "assay"` with `path` (relative to the spec's folder), `column`, `key_column`,
+    `aggregate` and (standalone specs only) `direction`."""
+    from molseiko.oracles.lab import AssayOracle
+
+    if "path" not in table:
+        raise MolseikoError(f'{path}: an assay oracle needs `path = "table.csv"`')
+    table_path = Path(table["path"])
+    if not table_path.is_absolute() and not table_path.is_file():
+        table_path = path.parent / table_path
+    return AssayOracle(
+        table_path,
+        table.get("column"),
+        table.get("key_column"),
+        table.get("aggregate", "median"),
+        table.get("direction", "maximize"),
+        name,
+    )
+
+
+def _assay_from_spec(spec: str) -> Oracle:
+    """`assay:PATH` or `assay:PATH:COLUMN`."""
+    from molseiko.oracles.lab import AssayOracle
+
+    rest = spec[len("assay:") :]
+    file, _, column = rest.rpartition(":")
+    if not file or not Path(file).is_file():
+        file, column = rest, ""
+    return AssayOracle(file, column or None)
 
 
 def _transform(table: dict | None):
