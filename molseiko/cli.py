@@ -193,6 +193,9 @@ def optimize(
         None, help="Run directory (default runs/<objective>-<variant>-<seed>)."
     ),
     resume: Path = typer.Option(None, help="Continue the campaign in this run directory."),
+    scheduler: str = typer.Option(
+        None, help="Run oracle calls on processes:N, threads:N or a Dask tcp://host:port."
+    ),
 ):
     """Run a SEIKO campaign: propose, measure, learn the reward, fine-tune, repeat."""
     from molseiko.engine.build import build_campaign, default_run_dir
@@ -202,7 +205,9 @@ def optimize(
     if resume is not None:
         if not (resume / "config.toml").is_file():
             raise MolseikoError(f"{resume}: not a run directory (no config.toml)")
-        config = CampaignConfig.from_toml(resume / "config.toml", device=device)
+        config = CampaignConfig.from_toml(
+            resume / "config.toml", device=device, scheduler=scheduler
+        )
         run_dir = resume
     else:
         overrides = dict(
@@ -216,6 +221,7 @@ def optimize(
             model=model,
             seed=seed,
             device=device,
+            scheduler=scheduler,
             out=str(out) if out is not None else None,
         )
         if device is not None:

@@ -11,7 +11,7 @@ from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
 from molseiko.errors import MolseikoError
-from molseiko.oracles.registry import resolve_objective
+from molseiko.oracles.parallel import parallel
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
 
 
@@ -35,7 +35,7 @@ def acquisition_for(config: CampaignConfig):
 def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) -> Campaign:
     """All the parts of a campaign from its settings; writes the resolved config.toml."""
     run_dir = Path(run_dir or config.out or default_run_dir(config))
-    oracle = resolve_objective(config.objective)
+    oracle = parallel(config.objective, config.scheduler, config.oracle_chunk)
     policy = load_model(config.model or None, device=config.device)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines

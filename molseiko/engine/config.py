@@ -47,6 +47,10 @@ class CampaignConfig:
     """Checkpoint path; empty = the shipped ZINC250k SELFIES model."""
     seed: int = 0
     device: str = "cpu"
+    scheduler: str = ""
+    """Where oracle calls run: "" (here), "processes:N", "threads:N" or a Dask address."""
+    oracle_chunk: int = 1
+    """Designs per oracle task sent to a worker (raise it for cheap oracles)."""
     out: str = ""
     """Run directory; empty = runs/<objective>-<variant>-<seed>."""
 
@@ -92,9 +96,9 @@ class CampaignConfig:
             raise MolseikoError(f"bad config: {err}") from None
 
     def same_campaign(self, other: CampaignConfig) -> bool:
-        """Equal in everything that shapes the results (device and output folder may differ)."""
+        """Equal in everything that shapes the results (where it runs and writes may differ)."""
         mine, theirs = asdict(self), asdict(other)
-        for key in ("device", "out"):
+        for key in ("device", "out", "scheduler", "oracle_chunk"):
             mine.pop(key), theirs.pop(key)
         return mine == theirs
 

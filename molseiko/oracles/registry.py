@@ -25,6 +25,7 @@ def known_objectives() -> dict[str, str]:
     known["pains_free"] = "1 if no PAINS structural alert, else 0 (use as a filter)"
     known["similarity"] = "Tanimoto (ECFP4) similarity to `reference` (TOML component only)"
     known["assay:TABLE.csv[:COLUMN]"] = "measured values looked up in a table by canonical SMILES"
+    known["external (TOML)"] = "a program: designs on stdin, REINVENT4-style JSON on stdout"
     known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
@@ -91,6 +92,8 @@ def load_toml_objective(path: str | Path) -> Oracle:
             raise MolseikoError(f'{path}: needs `oracle = "name"` or [[component]] tables')
         if spec["oracle"] == "assay":
             return _assay_from_table(spec, path, name)
+        if spec["oracle"] == "external":
+            return _external_from_table(spec, path, name)
         return _component_oracle(spec, path)
     components = []
     for i, table in enumerate(spec["component"]):
@@ -126,6 +129,8 @@ def _component_oracle(table: dict, path: Path) -> Oracle:
         return similarity_oracle(table["reference"], int(table.get("radius", 2)))
     if name == "assay" and "direction" not in table:
         return _assay_from_table(table, path, table.get("label") or None)
+    if name == "external" and "direction" not in table:
+        return _external_from_table(table, path, table.get("label") or "external")
     if "direction" in table:
         # Transforms read raw values, so a direction inside a composite would be ignored.
         raise MolseikoError(
@@ -153,6 +158,27 @@ def _assay_from_table(table: dict, path: Path, name: str | None) -> Oracle:
         table.get("direction", "maximize"),
         name,
     )
+
+
+def _external_from_table(table: dict, path: Path, name: str) -> Oracle:
+    """`oracle = "external"` with `command` (run in the spec's folder), `endpoint`, `timeout`
+    and (standalone specs only) `direction`."""
+    from molseiko.oracles.external import ExternalProcessOracle
+
+    if "command" not in table:
+        raise MolseikoError(f'{path}: an external oracle needs `command = "program args"`')
+    try:
+        return ExternalProcessOracle(
+            table["command"],
+            name,
+            table.get("endpoint", "predictions"),
+            float(table.get("timeout", 600)),
+            table.get("direction", "maximize"),
+            table.get("description", ""),
+            cwd=path.parent,
+        )
+    except (TypeError, ValueError) as err:
+        raise MolseikoError(f"{path}: {err}") from None
 
 
 def _assay_from_spec(spec: str) -> Oracle:

@@ -76,3 +76,18 @@ def test_oracles_lists_names():
     result = runner.invoke(app, ["oracles"])
     assert result.exit_code == 0
     assert "osimertinib_mpo" in result.output and "qed" in result.output
+
+
+def test_optimize_on_worker_processes_measures_what_a_serial_run_measures(tiny_config, tmp_path):
+    import sqlite3
+
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=20, objective="ranolazine_mpo").to_toml())
+    tables = []
+    for name, extra in (("serial", []), ("spread", ["--scheduler", "processes:2"])):
+        out = tmp_path / name
+        result = runner.invoke(app, ["optimize", str(config_file), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        with sqlite3.connect(out / "ledger.sqlite") as connection:
+            tables.append(connection.execute("SELECT key, value FROM measurements").fetchall())
+    assert len(tables[0]) == 20 and tables[0] == tables[1]

@@ -1,0 +1,114 @@
+"""Oracle evaluation spread over workers: any `concurrent.futures.Executor`, or a Dask cluster.
+
+`scheduler` strings (config key or `--scheduler`): "" runs in the campaign's process;
+"processes:N" and "threads:N" use a local pool; "tcp://host:port" (any Dask address) uses a Dask
+distributed cluster (`pip install molseiko[dask]`). Workers get the objective's spec string and
+build the oracle themselves (once per worker process), so nothing needs to pickle; a spec naming a
+file (TOML, plugin, assay table) must be readable at the same path on the workers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from molseiko.errors import MolseikoError
+from molseiko.oracles.base import Oracle
+
+
+class ParallelOracle(Oracle):
+    """Splits each batch into chunks measured on an executor. A chunk whose worker fails
+    (crash, lost worker, unpicklable result) fails only its own designs, with the reason."""
+
+    def __init__(
+        self,
+        oracle: Oracle,
+        executor: Executor,
+        chunk_size: int = 1,
+        spec: str | None = None,
+        owner=None,
+    ):
+        self.oracle, self.executor, self.chunk_size = oracle, executor, max(1, chunk_size)
+        self.spec = spec  # workers rebuild the oracle from it; None: send the oracle itself
+        self.owner = owner  # keeps a Dask client alive as long as the oracle
+        self.name, self.direction = oracle.name, oracle.direction
+        self.cost, self.description = oracle.cost, oracle.description
+        self.deterministic = oracle.deterministic
+
+    def measure(self, designs: Sequence[str]):
+        designs = list(designs)
+        chunks = [designs[i : i + self.chunk_size] for i in range(0, len(designs), self.chunk_size)]
+        if self.spec is None:
+            futures = [self.executor.submit(self.oracle.measure, chunk) for chunk in chunks]
+        else:
+            futures = [self.executor.submit(_measure_spec, self.spec, chunk) for chunk in chunks]
+        raw, failures = [], []
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                values, reasons = future.result()
+                values = np.asarray(values, float).reshape(-1)
+                if len(values) != len(chunk) or len(reasons) != len(chunk):
+                    raise ValueError(f"{len(values)} values for {len(chunk)} designs")
+            except Exception as err:  # one lost worker must not lose the other chunks
+                values = np.full(len(chunk), np.nan)
+                reasons = [f"{self.name}: worker failed ({err.__class__.__name__}: {err})"] * len(
+                    chunk
+                )
+            raw.append(values)
+            failures.extend(reasons)
+        return (np.concatenate(raw) if raw else np.zeros(0)), failures
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_oracle(spec: str) -> Oracle:
+    from molseiko.oracles.registry import resolve_objective
+
+    return resolve_objective(spec)
+
+
+def _measure_spec(spec: str, designs: list[str]):
+    return _worker_oracle(spec).measure(designs)
+
+
+def parallel(spec: str, scheduler: str, chunk_size: int = 1) -> Oracle:
+    """The objective `spec` names, evaluated as `scheduler` says (see the module docstring)."""
+    from molseiko.oracles.registry import resolve_objective
+
+    oracle = resolve_objective(spec)
+    if not scheduler:
+        return oracle
+    if Path(spec).exists() or ".py:" in spec:
+        path, colon, rest = spec.partition(".py:") if ".py:" in spec else (spec, "", "")
+        spec = str(Path(path + (".py" if colon else "")).resolve()) + (":" + rest if colon else "")
+    kind, _, count = scheduler.partition(":")
+    if kind in ("processes", "threads"):
+        try:
+            workers = int(count)
+        except ValueError:
+            raise MolseikoError(f"scheduler {scheduler!r}: use {kind}:N with N workers") from None
+        if kind == "threads":
+            return ParallelOracle(oracle, ThreadPoolExecutor(workers), chunk_size, spec)
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        return ParallelOracle(oracle, pool, chunk_size, spec)
+    if "://" in scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise MolseikoError(
+                f"scheduler {scheduler!r} needs Dask: pip install 'molseiko[dask]'"
+            ) from None
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as err:
+            raise MolseikoError(f"no Dask scheduler at {scheduler} ({err})") from None
+        executor = client.get_executor(pure=False)
+        return ParallelOracle(oracle, executor, chunk_size, spec, owner=client)
+    raise MolseikoError(
+        f"unknown scheduler {scheduler!r} (use processes:N, threads:N or a Dask address "
+        "like tcp://host:8786)"
+    )
