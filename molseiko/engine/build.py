@@ -59,6 +59,8 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
             ),
         )
     run_dir.mkdir(parents=True, exist_ok=True)
+    if getattr(oracle, "poses", False) is None:  # an oracle that can keep poses (docking)
+        oracle.poses = run_dir / "poses"
     saved = run_dir / "config.toml"
     if saved.is_file() and not CampaignConfig.from_toml(saved).same_campaign(config):
         raise MolseikoError(

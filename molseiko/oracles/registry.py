@@ -26,6 +26,8 @@ def known_objectives() -> dict[str, str]:
     known["similarity"] = "Tanimoto (ECFP4) similarity to `reference` (TOML component only)"
     known["assay:TABLE.csv[:COLUMN]"] = "measured values looked up in a table by canonical SMILES"
     known["external (TOML)"] = "a program: designs on stdin, REINVENT4-style JSON on stdout"
+    for target in sorted((ORACLE_DIR / "docking").glob("*/target.toml")):
+        known[f"dock:{target.parent.name}"] = _toml_description(target)
     known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
@@ -53,6 +55,15 @@ def resolve_objective(spec: str) -> Oracle:
         return LabOracle("minimize" if lowered == "lab:minimize" else "maximize")
     if lowered.startswith("assay:"):
         return _assay_from_spec(spec)
+    if lowered.startswith("dock:"):
+        target = ORACLE_DIR / "docking" / spec[len("dock:") :] / "target.toml"
+        if not target.is_file():
+            targets = sorted(p.parent.name for p in (ORACLE_DIR / "docking").glob("*/target.toml"))
+            raise MolseikoError(
+                f"unknown docking target {spec!r} (known: {', '.join(targets)}; or give the path "
+                "to a target.toml)"
+            )
+        return load_toml_objective(target)
     if ".py:" in spec:
         return _load_plugin_file(spec)
     if spec.endswith(".toml"):
@@ -94,6 +105,8 @@ def load_toml_objective(path: str | Path) -> Oracle:
             return _assay_from_table(spec, path, name)
         if spec["oracle"] == "external":
             return _external_from_table(spec, path, name)
+        if spec["oracle"] == "vina":
+            return _vina_from_table(spec, path, name)
         return _component_oracle(spec, path)
     components = []
     for i, table in enumerate(spec["component"]):
@@ -158,6 +171,19 @@ def _assay_from_table(table: dict, path: Path, name: str | None) -> Oracle:
         table.get("direction", "maximize"),
         name,
     )
+
+
+def _vina_from_table(table: dict, path: Path, name: str) -> Oracle:
+    """`oracle = "vina"`: a docking target (see molseiko.oracles.docking)."""
+    from molseiko.oracles.docking import DockingTarget, VinaOracle, require_docking
+
+    require_docking()
+    target = DockingTarget.from_table(table, path.parent, path.parent.name or name)
+    workers = table.get("workers")
+    oracle = VinaOracle(target, int(workers) if workers else None, float(table.get("timeout", 600)))
+    oracle.name = name
+    oracle.description = table.get("description", oracle.description)
+    return oracle
 
 
 def _external_from_table(table: dict, path: Path, name: str) -> Oracle:
