@@ -12,6 +12,7 @@ import json
 import math
 import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +36,9 @@ class ExternalProcessOracle(Oracle):
         cwd: str | Path | None = None,
     ):
         self.cwd = cwd
-        self.command = shlex.split(command) if isinstance(command, str) else list(command)
+        command = shlex.split(command) if isinstance(command, str) else list(command)
+        # `{python}`: the interpreter running molseiko, so a spec's script finds the same packages
+        self.command = [sys.executable if part == "{python}" else part for part in command]
         if not self.command:
             raise MolseikoError("an external oracle needs a `command`")
         if direction not in ("maximize", "minimize"):

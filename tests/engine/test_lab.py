@@ -198,3 +198,11 @@ def test_assay_oracle_needs_a_value_column_when_ambiguous(tmp_path):
     table.write_text("smiles,a,b\nCCO,1,2\n")
     with pytest.raises(Exception, match="say which column holds the values"):
         resolve_objective(f"assay:{table}")
+
+
+def test_shipped_seh_assay_example_reads_chembl_values():
+    oracle = resolve_objective("oracles/examples/seh_assay.toml")
+    # CHEMBL242255 (ACU) is measured once in the table, pChEMBL 8.80.
+    result = oracle(["O=C(NC1CCCCC1)NC12CC3CC(CC(C3)C1)C2", "CCO"])
+    assert result.values[0] == 8.8 and result.failures[1] == "not in assay table"
+    assert len(oracle.table) == 1812

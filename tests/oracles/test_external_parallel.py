@@ -121,3 +121,13 @@ def test_process_pool_workers_rebuild_unpicklable_oracles_from_the_spec(tmp_path
         serial = resolve_objective(spec)(smiles)
         assert np.array_equal(spread.values, serial.values, equal_nan=True)
         assert spread.failures == serial.failures
+
+
+def test_shipped_external_example_matches_rdkit_logp():
+    from rdkit.Chem import Crippen
+
+    oracle = resolve_objective("oracles/examples/external_logp/spec.toml")
+    result = oracle(["CC(=O)Oc1ccccc1C(=O)O", "xx"])
+    expected = Crippen.MolLogP(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
+    assert result.values[0] == pytest.approx(expected, abs=1e-4)
+    assert result.failures[1] == "external_logp: no score (None)"
