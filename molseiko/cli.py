@@ -202,6 +202,8 @@ def optimize(
     from molseiko.engine.campaign import batch_sizes
     from molseiko.engine.config import CampaignConfig
 
+    if device is not None:
+        _device(device)
     if resume is not None:
         if not (resume / "config.toml").is_file():
             raise MolseikoError(f"{resume}: not a run directory (no config.toml)")
@@ -224,8 +226,6 @@ def optimize(
             scheduler=scheduler,
             out=str(out) if out is not None else None,
         )
-        if device is not None:
-            _device(device)
         if config_file is not None:
             config = CampaignConfig.from_toml(config_file, **overrides)
         else:

@@ -82,11 +82,27 @@ def resolve_objective(spec: str) -> Oracle:
     )
 
 
+_LOADING: list[Path] = []
+"""TOML specs being loaded right now (a spec naming itself, directly or not, is an error)."""
+
+
 def load_toml_objective(path: str | Path) -> Oracle:
     """An objective from a TOML spec: `oracle = "qed"`, or `[[component]]` tables."""
     path = Path(path)
     if not path.is_file() and (ORACLE_DIR.parent / path).is_file():
         path = ORACLE_DIR.parent / path
+    resolved = path.resolve()
+    if resolved in _LOADING:
+        chain = " -> ".join(p.name for p in [*_LOADING, resolved])
+        raise MolseikoError(f"{path}: the spec refers to itself ({chain})")
+    _LOADING.append(resolved)
+    try:
+        return _load_toml_objective(path)
+    finally:
+        _LOADING.pop()
+
+
+def _load_toml_objective(path: Path) -> Oracle:
     try:
         spec = tomllib.loads(path.read_text())
     except FileNotFoundError:

@@ -14,6 +14,9 @@ from molseiko.errors import MolseikoError
 from molseiko.reward.features import mol_to_graph
 from molseiko.reward.gnn import GINERegressor
 
+GRAPH_CACHE = 200_000
+"""Most molecule graphs kept in memory (about 2 KB each)."""
+
 
 @dataclass
 class EnsembleConfig:
@@ -60,6 +63,9 @@ class RewardEnsemble:
         if smiles is None:
             return None
         if smiles not in self._graphs:
+            if len(self._graphs) >= GRAPH_CACHE:  # bounded: forget the oldest half
+                for key in list(self._graphs)[: GRAPH_CACHE // 2]:
+                    del self._graphs[key]
             mol = to_mol(smiles)
             self._graphs[smiles] = None if mol is None else mol_to_graph(mol)
         return self._graphs[smiles]
@@ -85,17 +91,20 @@ class RewardEnsemble:
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
         for member in range(self.config.members):
-            torch.manual_seed(self.config.seed * 1_000_003 + round_ * 1009 + member)
-            model = (
-                copy.deepcopy(previous[member])
-                if member < len(previous)
-                else GINERegressor(self.config.hidden, self.config.layers)
-            ).to(self.device)
             in_bag = rng.integers(0, len(graphs), len(graphs))
             out_of_bag = np.setdiff1d(np.arange(len(graphs)), in_bag)
             if len(out_of_bag) == 0:
                 out_of_bag = in_bag[:1]
-            errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
+            # Seeded initialisation and dropout, without touching the caller's torch RNG.
+            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(self.config.seed * 1_000_003 + round_ * 1009 + member)
+                model = (
+                    copy.deepcopy(previous[member])
+                    if member < len(previous)
+                    else GINERegressor(self.config.hidden, self.config.layers)
+                ).to(self.device)
+                errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
             self.models.append(model.eval())
         return [e * self.y_std for e in errors]
 

@@ -91,3 +91,12 @@ def test_optimize_on_worker_processes_measures_what_a_serial_run_measures(tiny_c
         with sqlite3.connect(out / "ledger.sqlite") as connection:
             tables.append(connection.execute("SELECT key, value FROM measurements").fetchall())
     assert len(tables[0]) == 20 and tables[0] == tables[1]
+
+
+def test_resume_checks_the_device_it_is_given(tiny_config, tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=10).to_toml())
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["optimize", str(config_file), "--out", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["optimize", "--resume", str(out), "--device", "tpu"])
+    assert result.exit_code == 1 and "unknown device 'tpu'" in result.output

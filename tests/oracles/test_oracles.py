@@ -168,3 +168,12 @@ def test_contract_violations_and_batch_crashes_are_one_line_errors(tmp_path):
     spec.write_text("component = 'qed'\n")
     with pytest.raises(MolseikoError, match=r"must be \[\[component\]\] tables"):
         load_toml_objective(spec)
+
+
+def test_a_spec_that_refers_to_itself_is_one_line(tmp_path):
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text(f'[[component]]\noracle = "{second}"\n[[component]]\noracle = "qed"\n')
+    second.write_text(f'[[component]]\noracle = "{first}"\n')
+    with pytest.raises(MolseikoError, match=r"refers to itself \(a.toml -> b.toml -> a.toml\)"):
+        resolve_objective(str(first))
+    assert resolve_objective("qed")(["CCO"]).values[0] > 0  # the registry still works afterwards

@@ -69,3 +69,20 @@ def test_errors():
         RewardEnsemble().fit(["CCO"], [1.0])
     with pytest.raises(MolseikoError, match="before fit"):
         RewardEnsemble().predict(["CCO"])
+
+
+def test_fit_leaves_the_callers_torch_random_state_alone():
+    import torch
+
+    smiles = ["CCO", "CCCO", "CCCCO", "c1ccccc1", "CC(=O)O", "CCN"]
+    values = [0.1, 0.2, 0.3, 0.9, 0.4, 0.2]
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = RewardEnsemble(EnsembleConfig(members=2, max_epochs=3))
+    first.fit(smiles, values, round_=1)
+    assert torch.equal(torch.rand(3), expected)
+    torch.manual_seed(999)  # a different outside state does not change the fit
+    second = RewardEnsemble(EnsembleConfig(members=2, max_epochs=3))
+    second.fit(smiles, values, round_=1)
+    assert np.array_equal(first.predict(smiles).members, second.predict(smiles).members)
