@@ -233,7 +233,6 @@ def optimize(
         run_dir = Path(config.out) if config.out else default_run_dir(config)
         if (run_dir / "state.json").is_file():
             raise MolseikoError(f"{run_dir} already holds a campaign: pass --resume {run_dir}")
-    from molseiko.engine.lock import run_lock
     from molseiko.oracles.lab import LabOracle
     from molseiko.oracles.registry import resolve_objective
 
@@ -242,8 +241,8 @@ def optimize(
             "a lab objective is measured outside molseiko: run rounds with "
             f"`molseiko propose {run_dir} --config ...` and `molseiko ingest`"
         )
-    with run_lock(run_dir):
-        _run_campaign(build_campaign(config, run_dir), config, run_dir, len(batch_sizes(config)))
+    with build_campaign(config, run_dir) as campaign:
+        _run_campaign(campaign, config, run_dir, len(batch_sizes(config)))
 
 
 def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
@@ -289,7 +288,6 @@ def propose(
     from molseiko.engine import lab
     from molseiko.engine.build import build_campaign
     from molseiko.engine.config import CampaignConfig
-    from molseiko.engine.lock import run_lock
 
     if device is not None:
         _device(device)
@@ -310,8 +308,7 @@ def propose(
         else:
             config = CampaignConfig.from_dict(table, **overrides)
         config.out = str(run_dir)
-    with run_lock(run_dir):
-        campaign = build_campaign(config, run_dir)
+    with build_campaign(config, run_dir) as campaign:
         proposal = lab.propose(campaign, batch)
     if campaign.summaries:
         last = campaign.summaries[-1]

@@ -19,6 +19,7 @@ from molseiko.engine.acquisition import Acquisition
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import PolicyGradientFinetuner
 from molseiko.engine.ledger import Ledger
+from molseiko.engine.lock import RunLock
 from molseiko.engine.report import (
     RoundSummary,
     plot_campaign,
@@ -59,11 +60,23 @@ class Campaign:
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.run_dir).acquire()  # held until close() or process exit
         self.ledger = Ledger(self.run_dir / "ledger.sqlite")
         self.summaries: list[RoundSummary] = []
         self.completed = 0
         self._optimizer = None
         self._restore()
+
+    def close(self) -> None:
+        """Let another process (or Campaign) take the run directory."""
+        self.ledger.close()
+        self._lock.release()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ---- state ------------------------------------------------------------------------------
     def _restore(self) -> None:

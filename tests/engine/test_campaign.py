@@ -15,6 +15,7 @@ from rdkit.Chem import QED
 from molseiko.diffusion.checkpoint import load_model
 from molseiko.engine.build import build_campaign
 from molseiko.engine.ledger import Ledger
+from molseiko.errors import MolseikoError
 
 
 def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_path):
@@ -171,6 +172,9 @@ def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
     config = tiny_config(budget=20)
     first = build_campaign(config, tmp_path / "run")
     first.run_round(1, 10, last=False)
+    with pytest.raises(MolseikoError, match="in use by another molseiko process"):
+        build_campaign(config, tmp_path / "run")  # one Campaign per run directory at a time
+    first.close()
     resumed = build_campaign(config, tmp_path / "run")
     assert resumed.completed == 1 and resumed.ensemble.models  # ready to rank round 2
     prediction = resumed.ensemble.predict(["CCO"])
