@@ -10,7 +10,7 @@ import torch
 
 from molseiko.diffusion.denoiser import DenoiserConfig
 from molseiko.diffusion.masked import MaskedDiffusion
-from molseiko.diffusion.tokenizer import SelfiesTokenizer
+from molseiko.diffusion.tokenizer import tokenizer_from_state
 from molseiko.errors import MolseikoError
 
 FORMAT = "molseiko.masked_diffusion.selfies/1"
@@ -46,7 +46,7 @@ def model_from_state(state: dict) -> MaskedDiffusion:
         raise MolseikoError(
             f"not a molseiko SELFIES diffusion checkpoint (format {state.get('format')!r})"
         )
-    tokenizer = SelfiesTokenizer.from_state_dict(state["tokenizer"])
+    tokenizer = tokenizer_from_state(state["tokenizer"])
     model = MaskedDiffusion(tokenizer, DenoiserConfig(**state["config"]))
     model.load_state_dict(state["state_dict"])
     return model

@@ -16,6 +16,9 @@ class SelfiesTokenizer:
     Ids 0 and 1 are the padding and absorbing (mask) tokens; the rest are SELFIES symbols, sorted.
     """
 
+    kind = "selfies"
+    domain = "molecule"
+
     def __init__(self, symbols: Sequence[str]):
         self.vocab: list[str] = [PAD, MASK] + sorted(set(symbols) - {PAD, MASK})
         self.index = {token: i for i, token in enumerate(self.vocab)}
@@ -81,7 +84,7 @@ class SelfiesTokenizer:
         return tokens, lengths
 
     def state_dict(self) -> dict:
-        return {"vocab": list(self.vocab)}
+        return {"kind": self.kind, "vocab": list(self.vocab)}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> SelfiesTokenizer:
@@ -89,3 +92,49 @@ class SelfiesTokenizer:
         if tokenizer.vocab != list(state["vocab"]):
             raise ValueError("checkpoint vocabulary is not in canonical order")
         return tokenizer
+
+
+class AminoAcidTokenizer(SelfiesTokenizer):
+    """One token per residue over the 20 standard amino acids (ids 2..21, alphabetical)."""
+
+    kind = "amino_acid"
+    domain = "protein"
+
+    def __init__(self, symbols: Sequence[str] | None = None):
+        from molseiko.domains.protein import AMINO_ACIDS
+
+        super().__init__(list(AMINO_ACIDS))
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> AminoAcidTokenizer:
+        tokenizer = cls()
+        if tokenizer.vocab != list(state["vocab"]):
+            raise ValueError("checkpoint vocabulary is not the 20 standard amino acids")
+        return tokenizer
+
+    def encode(self, sequence: str) -> list[int] | None:
+        """Token ids of a sequence; None if it holds a non-standard letter."""
+        ids = [self.index.get(letter) for letter in sequence]
+        if not ids or any(i is None or i < 2 for i in ids):
+            return None
+        return ids
+
+    def to_design(self, ids: Iterable[int]) -> str | None:
+        return self.decode(ids) or None
+
+    def from_design(self, sequence: str) -> list[int] | None:
+        from molseiko.domains.protein import canonical_sequence
+
+        sequence = canonical_sequence(sequence)
+        return None if sequence is None else self.encode(sequence)
+
+
+TOKENIZERS = {"selfies": SelfiesTokenizer, "amino_acid": AminoAcidTokenizer}
+
+
+def tokenizer_from_state(state: dict) -> SelfiesTokenizer:
+    """The tokenizer a checkpoint saved (checkpoints without a kind are SELFIES)."""
+    kind = state.get("kind", "selfies")
+    if kind not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer kind {kind!r} in checkpoint")
+    return TOKENIZERS[kind].from_state_dict(state)

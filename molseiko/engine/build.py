@@ -12,7 +12,7 @@ from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
 from molseiko.errors import MolseikoError
 from molseiko.oracles.parallel import parallel
-from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
+from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble, SequenceEnsemble
 
 
 def default_run_dir(config: CampaignConfig) -> Path:
@@ -39,7 +39,8 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     policy = load_model(config.model or None, device=config.device)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
-        ensemble = RewardEnsemble(
+        kind = SequenceEnsemble if policy.tokenizer.domain == "protein" else RewardEnsemble
+        ensemble = kind(
             EnsembleConfig(
                 members=config.ensemble_size, max_epochs=config.ensemble_epochs, seed=config.seed
             ),

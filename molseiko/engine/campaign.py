@@ -15,6 +15,7 @@ import torch
 
 from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_state
 from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.acquisition import Acquisition
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import PolicyGradientFinetuner
@@ -57,6 +58,7 @@ class Campaign:
         finetuner: PolicyGradientFinetuner | None = None,
     ):
         self.policy, self.oracle, self.config = policy, oracle, config
+        self.domain = get_domain(policy.tokenizer.domain)
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -154,7 +156,7 @@ class Campaign:
         ensemble on everything measured, fine-tune the policy (not after the last round), and
         checkpoint."""
         table = self.ledger.round_table(round_)
-        write_round(self.run_dir, round_, table)
+        write_round(self.run_dir, round_, table, self.domain)
 
         timer = time.perf_counter()
         self._fit_ensemble(round_)
@@ -216,7 +218,7 @@ class Campaign:
             batch_size=size,
         )
         table = self.ledger.round_table(round_)
-        write_round(self.run_dir, round_, table)
+        write_round(self.run_dir, round_, table, self.domain)
         # Sampling, measuring and the update interleave here; the round's time counts as measuring.
         seconds = (0.0, time.perf_counter() - timer, 0.0, 0.0)
         return self._finish_round(round_, table, pool_stats, history[-1].kl_pretrained, seconds)
@@ -251,8 +253,8 @@ class Campaign:
             order = np.argsort(-np.nan_to_num(prediction[2], nan=-np.inf), kind="stable")
         else:
             order = np.arange(len(candidates))
-        chosen = _limit_per_scaffold(
-            [candidates[i] for i in order], self.config.max_per_scaffold, size
+        chosen = _limit_per_family(
+            [candidates[i] for i in order], self.config.max_per_scaffold, size, self.domain
         )
         index = {s: i for i, s in enumerate(candidates)}
         columns = [np.full(len(chosen), np.nan) for _ in range(3)]
@@ -358,19 +360,18 @@ class Campaign:
         plot_campaign(self.run_dir, [v for _, v, _ in rows], [r for _, _, r in rows])
 
 
-def _limit_per_scaffold(smiles: list[str], limit: int, size: int) -> list[str]:
-    """The first `size` designs, at most `limit` per Murcko scaffold (0 = no limit)."""
-    if limit <= 0:
-        return smiles[:size]
-    from rdkit.Chem.Scaffolds import MurckoScaffold
-
+def _limit_per_family(designs: list[str], limit: int, size: int, domain: Domain) -> list[str]:
+    """The first `size` designs, at most `limit` per family (Murcko scaffold for molecules;
+    0 = no limit, and a domain without families has none)."""
+    if limit <= 0 or domain.group is None:
+        return designs[:size]
     counts: dict[str, int] = {}
     chosen = []
-    for s in smiles:
-        scaffold = MurckoScaffold.MurckoScaffoldSmiles(smiles=s)
-        if counts.get(scaffold, 0) < limit:
-            counts[scaffold] = counts.get(scaffold, 0) + 1
-            chosen.append(s)
+    for design in designs:
+        family = domain.group(design)
+        if counts.get(family, 0) < limit:
+            counts[family] = counts.get(family, 0) + 1
+            chosen.append(design)
             if len(chosen) == size:
                 break
     return chosen

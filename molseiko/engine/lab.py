@@ -3,9 +3,9 @@
 A lab campaign is an ordinary run directory whose objective is `lab` (or `lab:minimize`). Each
 `propose` first learns from the previous round (fit the reward ensemble on everything measured
 so far, fine-tune, checkpoint), then samples and records the next batch and writes it for the lab:
-`rounds/round_XX.sdf` (structures with ids) and `lab/round_XX_results.csv` (a template with
-`id, smiles, value, failure` to fill in). `ingest` validates a results file completely before it
-records anything, in one transaction.
+`rounds/round_XX.sdf` or `.fasta` (designs with ids) and `lab/round_XX_results.csv` (a template
+with `id, smiles|sequence, value, failure` to fill in). `ingest` validates a results file
+completely before it records anything, in one transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from molseiko.domains.molecule import canonical_smiles
+from molseiko.diffusion.checkpoint import load_model
+from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.ledger import Ledger
@@ -28,7 +29,9 @@ from molseiko.oracles.base import OracleResult
 from molseiko.oracles.lab import LabOracle, read_table
 from molseiko.oracles.registry import resolve_objective
 
-RESULT_COLUMNS = ["id", "smiles", "value", "failure"]
+
+def result_columns(domain: Domain) -> list[str]:
+    return ["id", domain.key_column, "value", "failure"]
 
 
 @dataclass
@@ -82,18 +85,18 @@ def propose(campaign: Campaign, size: int | None = None) -> Proposal:
             f"the model proposed no new valid design (validity {stats['validity']:.2f}); "
             "nothing was written"
         )
-    write_round(campaign.run_dir, round_, table)
+    write_round(campaign.run_dir, round_, table, campaign.domain)
     template = _template(campaign, round_)
     template.parent.mkdir(exist_ok=True)
     _pool_file(campaign, round_).write_text(json.dumps(stats))
     ids = [row_id for row_id, _ in _ids_of(ledger, round_)]
     with open(template, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(RESULT_COLUMNS)
+        writer.writerow(result_columns(campaign.domain))
         for row_id, row in zip(ids, table, strict=True):
             writer.writerow([row_id, row["key"], "", ""])
     pending = sum(not done for _, done in ledger.by_id().values()) - len(table)
-    structures = campaign.run_dir / "rounds" / f"round_{round_:02d}.sdf"
+    structures = campaign.run_dir / "rounds" / f"round_{round_:02d}{campaign.domain.suffix}"
     return Proposal(round_, len(table), structures, template, pending)
 
 
@@ -105,20 +108,23 @@ def ingest(run_dir: str | Path, path: str | Path, column: str = "value") -> Inge
     oracle = resolve_objective(config.objective)
     if not isinstance(oracle, LabOracle):
         raise MolseikoError(_not_lab(run_dir, oracle))
+    domain = get_domain(load_model(config.model or None).tokenizer.domain)
     ledger = Ledger(run_dir / "ledger.sqlite")
     try:
-        return _ingest(run_dir, ledger, oracle, Path(path), column)
+        return _ingest(run_dir, ledger, oracle, domain, Path(path), column)
     finally:
         ledger.close()
 
 
-def _ingest(run_dir: Path, ledger: Ledger, oracle: LabOracle, path: Path, column) -> Ingested:
+def _ingest(
+    run_dir: Path, ledger: Ledger, oracle: LabOracle, domain: Domain, path: Path, column
+) -> Ingested:
     header, rows = read_table(path)
     for needed in ("id", column):
         if needed not in header:
             raise MolseikoError(
                 f"{path}: no {needed!r} column (columns: {', '.join(header) or 'none'}); "
-                f"expected {', '.join(RESULT_COLUMNS)}"
+                f"expected {', '.join(result_columns(domain))}"
             )
     if not rows:
         raise MolseikoError(f"{path}: no result rows under the header")
@@ -141,8 +147,9 @@ def _ingest(run_dir: Path, ledger: Ledger, oracle: LabOracle, path: Path, column
         if measured:
             problems.append(f"line {line}: {design_id} was already ingested")
             continue
-        given = row[at["smiles"]].strip() if "smiles" in at else ""
-        if given and given != key and canonical_smiles(given) != key:
+        design_column = domain.key_column
+        given = row[at[design_column]].strip() if design_column in at else ""
+        if given and given != key and domain.canonical(given) != key:
             problems.append(f"line {line}: {design_id} is {key}, not {given}")
             continue
         cell = row[at[column]].strip()
@@ -170,7 +177,7 @@ def _ingest(run_dir: Path, ledger: Ledger, oracle: LabOracle, path: Path, column
         raise MolseikoError(f"{path}: nothing recorded; {'; '.join(problems[:3])}{more}")
     rounds = _record(ledger, oracle, path, keys, np.array(raw, float), failures)
     for round_ in rounds:
-        write_round(run_dir, round_, ledger.round_table(round_))
+        write_round(run_dir, round_, ledger.round_table(round_), domain)
     values = [value for _, value, _ in ledger.measurements()]
     finite = [v for v in values if math.isfinite(v)]
     return Ingested(

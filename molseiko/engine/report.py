@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from molseiko.domains.io import write_molecules
+from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.ledger import design_id
 
 
@@ -51,22 +51,27 @@ def top_k_mean(values: list[float], k: int = 10) -> float:
     return float(np.mean(finite[:k])) if finite else math.nan
 
 
-def write_round(run_dir: Path, round_: int, table: list[dict]) -> None:
-    """rounds/round_XX.csv and .sdf: the batch with predictions and, once known, values."""
+def write_round(
+    run_dir: Path, round_: int, table: list[dict], domain: Domain | None = None
+) -> None:
+    """rounds/round_XX.csv and .sdf (or .fasta): the batch with predictions and, once known,
+    values."""
+    domain = domain or get_domain("molecule")
     folder = run_dir / "rounds"
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"round_{round_:02d}"
-    columns = ["id", "smiles", "r_hat", "s_hat", "acquisition", "value", "raw", "failure"]
+    key = domain.key_column
+    columns = ["id", key, "r_hat", "s_hat", "acquisition", "value", "raw", "failure"]
     rows = [
-        {"id": design_id(round_, i), "smiles": row["key"], **_blank_missing(row)}
+        {"id": design_id(round_, i), key: row["key"], **_blank_missing(row)}
         for i, row in enumerate(table)
     ]
     with open(f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    tags = [{k: v for k, v in row.items() if k not in ("smiles", "key")} for row in rows]
-    write_molecules(f"{stem}.sdf", [row["smiles"] for row in rows], tags)
+    tags = [{k: v for k, v in row.items() if k not in (key, "key")} for row in rows]
+    domain.write(stem, [row[key] for row in rows], tags)
 
 
 def _blank_missing(row: dict) -> dict:

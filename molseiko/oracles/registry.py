@@ -28,6 +28,9 @@ def known_objectives() -> dict[str, str]:
     known["external (TOML)"] = "a program: designs on stdin, REINVENT4-style JSON on stdout"
     for target in sorted((ORACLE_DIR / "docking").glob("*/target.toml")):
         known[f"dock:{target.parent.name}"] = _toml_description(target)
+    known["ehrlich[:L=32,c=4,k=4,q=4,seed=0]"] = (
+        "Ehrlich holo function over protein letters (max 1)"
+    )
     known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
@@ -55,6 +58,10 @@ def resolve_objective(spec: str) -> Oracle:
         return LabOracle("minimize" if lowered == "lab:minimize" else "maximize")
     if lowered.startswith("assay:"):
         return _assay_from_spec(spec)
+    if lowered == "ehrlich" or lowered.startswith("ehrlich:"):
+        from molseiko.oracles.ehrlich import parse_ehrlich
+
+        return parse_ehrlich(spec)
     if lowered.startswith("dock:"):
         target = ORACLE_DIR / "docking" / spec[len("dock:") :] / "target.toml"
         if not target.is_file():

@@ -1,4 +1,8 @@
-"""A bootstrap ensemble of GNN regressors: mean and spread of member predictions."""
+"""A bootstrap ensemble of regressors: mean and spread of member predictions.
+
+One fitting loop (bootstrap resamples, out-of-bag early stopping, seeded members) for every kind of
+design; what differs is the featurizer: molecule graphs for a GINE network (`RewardEnsemble`), or
+one-hot residues for a 1D CNN (`SequenceEnsemble`)."""
 
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ class EnsemblePrediction:
 
 
 class RewardEnsemble:
+    """Molecules (SMILES) -> GINE graph networks."""
+
     """M GINE members, each fit on its own bootstrap resample with early stopping on its
     out-of-bag molecules (the ~37% the resample left out), so no data are set aside."""
 
@@ -58,16 +64,30 @@ class RewardEnsemble:
         self.y_mean, self.y_std = 0.0, 1.0
         self._graphs: dict[str, object] = {}
 
+    # ---- what a subclass changes -------------------------------------------------------------
+    def _featurize(self, design: str):
+        """The features of one design; None if it is not a valid design."""
+        mol = to_mol(design)
+        return None if mol is None else mol_to_graph(mol)
+
+    def _collate(self, items: list):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(items).to(self.device)
+
+    def _new_member(self) -> torch.nn.Module:
+        return GINERegressor(self.config.hidden, self.config.layers)
+
+    # ---- shared -------------------------------------------------------------------------------
     def _graph(self, smiles: str | None):
-        """The cached graph of a design; None if it is not a valid molecule (parsed once)."""
+        """The cached features of a design; None if it is not valid (featurized once)."""
         if smiles is None:
             return None
         if smiles not in self._graphs:
             if len(self._graphs) >= GRAPH_CACHE:  # bounded: forget the oldest half
                 for key in list(self._graphs)[: GRAPH_CACHE // 2]:
                     del self._graphs[key]
-            mol = to_mol(smiles)
-            self._graphs[smiles] = None if mol is None else mol_to_graph(mol)
+            self._graphs[smiles] = self._featurize(smiles)
         return self._graphs[smiles]
 
     def fit(self, smiles: Sequence[str], values: Sequence[float], round_: int = 0) -> list[float]:
@@ -86,7 +106,7 @@ class RewardEnsemble:
         graphs = [self._graph(s) for s in smiles]
         if any(graph is None for graph in graphs):
             bad = next(s for s, graph in zip(smiles, graphs, strict=True) if graph is None)
-            raise MolseikoError(f"reward model: invalid SMILES {bad!r}")
+            raise MolseikoError(f"reward model: invalid design {bad!r}")
         rng = np.random.default_rng([self.config.seed, round_])
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
@@ -102,18 +122,16 @@ class RewardEnsemble:
                 model = (
                     copy.deepcopy(previous[member])
                     if member < len(previous)
-                    else GINERegressor(self.config.hidden, self.config.layers)
+                    else self._new_member()
                 ).to(self.device)
                 errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
             self.models.append(model.eval())
         return [e * self.y_std for e in errors]
 
     def _fit_member(self, model, graphs, targets, in_bag, out_of_bag, rng) -> float:
-        from torch_geometric.data import Batch
-
         config = self.config
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=1e-5)
-        validation = Batch.from_data_list([graphs[i] for i in out_of_bag]).to(self.device)
+        validation = self._collate([graphs[i] for i in out_of_bag])
         validation_targets = targets[out_of_bag].to(self.device)
         best, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
         for _ in range(config.max_epochs):
@@ -121,7 +139,7 @@ class RewardEnsemble:
             order = rng.permutation(in_bag)
             for start in range(0, len(order), config.batch_size):
                 rows = order[start : start + config.batch_size]
-                batch = Batch.from_data_list([graphs[i] for i in rows]).to(self.device)
+                batch = self._collate([graphs[i] for i in rows])
                 loss = torch.mean((model(batch) - targets[rows].to(self.device)) ** 2)
                 optimizer.zero_grad()
                 loss.backward()
@@ -141,15 +159,66 @@ class RewardEnsemble:
     @torch.no_grad()
     def predict(self, smiles: Sequence[str | None]) -> EnsemblePrediction:
         """Member predictions for designs; invalid ones (None) get NaN."""
-        from torch_geometric.data import Batch
-
         if not self.models:
             raise MolseikoError("reward model: predict called before fit")
         valid = [i for i, s in enumerate(smiles) if self._graph(s) is not None]
         members = np.full((len(self.models), len(smiles)), np.nan)
         for start in range(0, len(valid), 512):
             rows = valid[start : start + 512]
-            batch = Batch.from_data_list([self._graph(smiles[i]) for i in rows]).to(self.device)
+            batch = self._collate([self._graph(smiles[i]) for i in rows])
             for m, model in enumerate(self.models):
                 members[m, rows] = model(batch).cpu().numpy() * self.y_std + self.y_mean
         return EnsemblePrediction(members.mean(0), members.std(0), members)
+
+
+class SequenceEnsemble(RewardEnsemble):
+    """Protein sequences -> 1D CNNs over one-hot residues (the same bootstrap and interface)."""
+
+    def _featurize(self, design: str):
+        from molseiko.domains.protein import AMINO_ACIDS, canonical_sequence
+
+        sequence = canonical_sequence(design)
+        if sequence is None:
+            return None
+        return torch.tensor([AMINO_ACIDS.index(letter) for letter in sequence], dtype=torch.long)
+
+    def _collate(self, items: list):
+        lengths = torch.tensor([len(item) for item in items])
+        tokens = torch.full((len(items), int(lengths.max())), -1, dtype=torch.long)
+        for row, item in enumerate(items):
+            tokens[row, : len(item)] = item
+        return tokens.to(self.device)
+
+    def _new_member(self) -> torch.nn.Module:
+        return SequenceCNN(self.config.hidden, self.config.layers)
+
+
+class SequenceCNN(torch.nn.Module):
+    """Residue one-hot -> `layers` dilated residual convolutions -> masked mean + max pool -> MLP.
+    Padding is -1 and is masked out everywhere."""
+
+    def __init__(self, hidden: int = 64, layers: int = 3, dropout: float = 0.1):
+        from torch import nn
+
+        super().__init__()
+        self.embed = nn.Linear(20, hidden)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(hidden, hidden, kernel_size=5, padding=2 * 2**i, dilation=2**i)
+            for i in range(layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        self.head = nn.Sequential(
+            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens >= 0).unsqueeze(-1).float()  # B x L x 1
+        onehot = torch.nn.functional.one_hot(tokens.clamp(min=0), 20).float() * mask
+        hidden = self.embed(onehot)  # B x L x H
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            update = conv((hidden * mask).transpose(1, 2)).transpose(1, 2)
+            hidden = hidden + torch.relu(norm(update))
+        hidden = hidden * mask
+        mean = hidden.sum(1) / mask.sum(1).clamp(min=1)
+        top = hidden.masked_fill(mask == 0, float("-inf")).amax(1)
+        return self.head(torch.cat([mean, top], dim=-1)).squeeze(-1)

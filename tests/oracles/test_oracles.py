@@ -132,11 +132,16 @@ def test_plugin_file(tmp_path):
 def test_shipped_example_specs_load_and_score():
     from molseiko.oracles.registry import ORACLE_DIR
 
-    specs = sorted(ORACLE_DIR.rglob("*.toml"))
-    assert specs
+    # Docking targets are resolved (not docked: too slow here) in tests/oracles/test_docking.py.
+    specs = [p for p in sorted(ORACLE_DIR.rglob("*.toml")) if "docking" not in p.parts]
+    assert len(specs) >= 3
     for spec in specs:
         result = resolve_objective(str(spec))([ASPIRIN, "CCO"])
-        assert np.isfinite(result.values).all() and (result.values >= 0).all()
+        # Every design gets a finite value or a reason (the sEH table does not hold ethanol).
+        for value, failure in zip(result.values, result.failures, strict=True):
+            assert np.isfinite(value) != (failure is not None), (spec, value, failure)
+    drug_like = resolve_objective(str(ORACLE_DIR / "examples" / "drug_like.toml"))
+    assert (drug_like([ASPIRIN, "CCO"]).values >= 0).all()
 
 
 def test_contract_violations_and_batch_crashes_are_one_line_errors(tmp_path):

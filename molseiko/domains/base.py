@@ -1,0 +1,56 @@
+"""What the engine needs to know about a kind of design, and nothing more.
+
+The engine never branches on molecules vs proteins: it asks the model's domain for a design's
+canonical key, how to write a batch for people (SDF or FASTA), and what counts as "the same
+family" for batch diversity (a Murcko scaffold; proteins have none)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    key_column: str
+    """Column name of the design in tables ("smiles", "sequence")."""
+    suffix: str
+    """File suffix of the structures written per round (".sdf", ".fasta")."""
+    canonical: Callable[[str | None], str | None]
+    """A design's canonical key (the ledger's primary key); None if it is not a valid design."""
+    writer: Callable[[Path, Sequence[str | None], Iterable[dict]], int]
+    group: Callable[[str], str] | None = None
+    """The design's family for `max_per_scaffold`; None: every design is its own family."""
+
+    def write(self, stem: str | Path, designs: Sequence[str | None], tags: Iterable[dict]) -> Path:
+        path = Path(f"{stem}{self.suffix}")
+        self.writer(path, designs, tags)
+        return path
+
+
+def _murcko(smiles: str) -> str:
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    return MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles)
+
+
+def _molecule() -> Domain:
+    from molseiko.domains.io import write_molecules
+    from molseiko.domains.molecule import canonical_smiles
+
+    return Domain("molecule", "smiles", ".sdf", canonical_smiles, write_molecules, _murcko)
+
+
+def _protein() -> Domain:
+    from molseiko.domains.protein import canonical_sequence, write_fasta
+
+    return Domain("protein", "sequence", ".fasta", canonical_sequence, write_fasta, None)
+
+
+DOMAINS = {"molecule": _molecule, "protein": _protein}
+
+
+def get_domain(name: str) -> Domain:
+    return DOMAINS[name]()
