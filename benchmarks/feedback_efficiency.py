@@ -37,8 +37,10 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
     from molseiko.engine.config import CampaignConfig
     from molseiko.engine.report import pmo_auc_top_k, top_k_mean
 
-    run_dir = Path(args["out"]) / "runs" / f"{task}-{method}-{seed}"
-    config = CampaignConfig(
+    label = method + args.get("suffix", "")
+    run_dir = Path(args["out"]) / "runs" / f"{task}-{label}-{seed}"
+    config = CampaignConfig.from_dict(
+        args.get("settings", {}),
         objective=task,
         budget=args["budget"],
         batch_size=args["batch_size"],
@@ -55,7 +57,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
     metrics = pd.read_csv(run_dir / "metrics.csv")
     return {
         "task": task,
-        "method": method,
+        "method": label,
         "seed": seed,
         "calls": len(values),
         "auc_top10": pmo_auc_top_k(values, args["budget"]),
@@ -92,7 +94,17 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="campaigns run at once (CPU threads are split)"
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="campaign settings other than the defaults (e.g. select=ucb pool_factor=5); the "
+        "method is then labelled with them",
+    )
     args = parser.parse_args()
+    overrides = dict(_setting(item) for item in args.set)
+    suffix = "".join(f"+{key}={value}" for key, value in overrides.items())
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {
         "budget": args.budget,
@@ -100,6 +112,8 @@ def main() -> None:
         "model": args.model,
         "out": str(args.out),
         "threads": max(1, (os.cpu_count() or 1) // args.workers),
+        "settings": overrides,
+        "suffix": suffix,
     }
     table = args.out / "feedback_efficiency.csv"
     # Finished campaigns are kept: rerunning the script only runs what is missing.
@@ -111,7 +125,7 @@ def main() -> None:
         for seed in args.seeds
         for method in args.methods
         for task in args.tasks
-        if (task, method, seed) not in done
+        if (task, method + suffix, seed) not in done
     ]
     # A fresh process per campaign: peak memory is per run, and nothing leaks across.
     context = get_context("spawn")
@@ -126,6 +140,16 @@ def main() -> None:
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
+
+
+def _setting(item: str) -> tuple[str, object]:
+    key, _, text = item.partition("=")
+    for kind in (int, float):
+        try:
+            return key, kind(text)
+        except ValueError:
+            pass
+    return key, text
 
 
 def record(finished, rows: list[dict], table: Path) -> None:

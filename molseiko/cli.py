@@ -64,10 +64,15 @@ def sample(
 @app.command()
 @_one_line_errors
 def pretrain(
-    data: Path = typer.Option(..., help="SMILES file: CSV with a 'smiles' column, or .smi."),
+    data: Path = typer.Option(
+        ...,
+        help="CSV with a 'smiles' column or .smi (molecules); FASTA or CSV 'sequence' (proteins).",
+    ),
     out: Path = typer.Option(..., help="Where to write the model checkpoint (.pt)."),
     test_idx: Path = typer.Option(None, help="JSON list of 0-based rows to hold out."),
-    preset: str = typer.Option("zinc_small", help="Model size preset: zinc_small or tiny."),
+    preset: str = typer.Option(
+        None, help="Model size: zinc_small (molecules), protein_small (proteins) or tiny."
+    ),
     max_steps: int = typer.Option(200_000, help="Stop after this many optimizer steps."),
     max_minutes: float = typer.Option(110.0, help="Stop after this much wall time."),
     batch_size: int = typer.Option(128),
@@ -79,21 +84,34 @@ def pretrain(
     resume: bool = typer.Option(False, help="Continue from OUT.train.pt if present."),
     skip_invalid: bool = typer.Option(False, help="Drop invalid SMILES instead of stopping."),
 ):
-    """Pretrain a SELFIES masked-diffusion model on a SMILES file."""
+    """Pretrain a masked-diffusion model: SELFIES for SMILES data, residues for protein data."""
     import torch
 
     from molseiko.diffusion.denoiser import DenoiserConfig
-    from molseiko.diffusion.training import Pretrainer, TrainConfig, load_training_data
+    from molseiko.diffusion.training import (
+        Pretrainer,
+        TrainConfig,
+        is_sequence_data,
+        load_sequence_data,
+        load_training_data,
+    )
 
-    presets = {"zinc_small": DenoiserConfig.zinc_small, "tiny": DenoiserConfig.tiny}
+    presets = {
+        "zinc_small": DenoiserConfig.zinc_small,
+        "protein_small": DenoiserConfig.protein_small,
+        "tiny": DenoiserConfig.tiny,
+    }
+    proteins = is_sequence_data(data)
+    preset = preset or ("protein_small" if proteins else "zinc_small")
     if preset not in presets:
         raise MolseikoError(f"unknown preset {preset!r} (known: {', '.join(presets)})")
     torch.manual_seed(seed)
-    prepared = load_training_data(data, test_idx, skip_invalid, seed=seed)
+    load = load_sequence_data if proteins else load_training_data
+    prepared = load(data, test_idx, skip_invalid, seed=seed)
     denoiser = presets[preset]()
     if prepared.summary["max_length"] > denoiser.max_len:
         raise MolseikoError(
-            f"{data}: molecules up to {prepared.summary['max_length']} tokens, but preset "
+            f"{data}: designs up to {prepared.summary['max_length']} tokens, but preset "
             f"{preset!r} covers {denoiser.max_len}"
         )
     config = TrainConfig(
@@ -108,7 +126,7 @@ def pretrain(
         warmup_steps=min(500, max(1, max_steps // 10)),
     )
     typer.echo(
-        f"{prepared.summary['train']} training and {prepared.summary['valid']} held-out molecules, "
+        f"{prepared.summary['train']} training and {prepared.summary['valid']} held-out designs, "
         f"vocabulary {prepared.summary['vocab_size']}"
     )
     trainer = Pretrainer(

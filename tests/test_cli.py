@@ -132,3 +132,38 @@ def test_sample_bad_arguments(tmp_path):
     assert missing.exit_code == 1 and "no such checkpoint" in missing.output
     suffix = runner.invoke(app, ["sample", "--out", str(tmp_path / "x.txt")])
     assert suffix.exit_code == 1 and "unknown output format" in suffix.output
+
+
+def test_pretrain_on_protein_fasta_then_sample_sequences(tmp_path):
+    from molseiko.diffusion.checkpoint import load_model
+
+    fasta = tmp_path / "family.fasta"
+    fasta.write_text("".join(f">v{i}\nMKTAYIAKQR{'GS'[i % 2]}QISFVK\n" for i in range(40)))
+    out = tmp_path / "protein.pt"
+    result = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "--data",
+            str(fasta),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "30",
+            "--eval-every",
+            "1000",
+            "--batch-size",
+            "8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "38 training and 2 held-out designs" in result.output
+    model = load_model(out)
+    assert model.tokenizer.domain == "protein" and len(model.tokenizer) == 22
+    bad = tmp_path / "bad.fasta"
+    bad.write_text(">a\nMKTAY\n>b\nMKXAY\n")
+    result = runner.invoke(app, ["pretrain", "--data", str(bad), "--out", str(tmp_path / "b.pt")])
+    assert result.exit_code == 1
+    assert "record 2 (b): residue 3 is 'X' (unknown)" in result.output

@@ -314,3 +314,89 @@ def load_training_data(
         "max_length": max(len(s) for s in train),
     }
     return TrainingData(tokenizer, train, valid, summary)
+
+
+def load_sequence_data(
+    path: str | Path,
+    test_indices: str | Path | None = None,
+    skip_invalid: bool = False,
+    valid_fraction: float = 0.05,
+    seed: int = 0,
+) -> TrainingData:
+    """Protein sequences from FASTA (.fasta/.fa, .gz allowed) or a CSV with a `sequence` column;
+    held-out rows as in `load_training_data`. A non-standard residue stops it with the record
+    and position, unless `skip_invalid` (then it is dropped and counted)."""
+    from molseiko.diffusion.tokenizer import AminoAcidTokenizer
+    from molseiko.domains.io import read_row_indices
+    from molseiko.domains.protein import check_sequence
+
+    sequences = read_sequences(path)
+    if test_indices is not None:
+        held_out = read_row_indices(test_indices)
+    else:
+        permutation = torch.randperm(len(sequences), generator=torch.Generator().manual_seed(seed))
+        held_out = set(permutation[: int(len(sequences) * valid_fraction)].tolist())
+    tokenizer = AminoAcidTokenizer()
+    train, valid, invalid = [], [], 0
+    for row, (where, sequence) in enumerate(sequences):
+        try:
+            ids = tokenizer.encode(check_sequence(sequence, where))
+        except MolseikoError:
+            if not skip_invalid:
+                raise
+            invalid += 1
+            continue
+        (valid if row in held_out else train).append(ids)
+    if not train:
+        raise MolseikoError(f"{path}: no sequence left to train on")
+    summary = {
+        "data": str(path),
+        "rows": len(sequences),
+        "invalid_skipped": invalid,
+        "train": len(train),
+        "valid": len(valid),
+        "valid_out_of_vocabulary": 0,
+        "vocab_size": len(tokenizer),
+        "max_length": max(len(s) for s in train),
+    }
+    return TrainingData(tokenizer, train, valid, summary)
+
+
+def read_sequences(path: str | Path) -> list[tuple[str, str]]:
+    """(where, sequence) pairs from FASTA or from a CSV/TSV `sequence` column."""
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".fasta", ".fa", ".faa")):
+        from molseiko.domains.protein import read_fasta
+
+        return [
+            (f"{path} record {i + 1} ({header.split()[0] if header else ''})", seq)
+            for i, (header, seq) in enumerate(read_fasta(path))
+        ]
+    from molseiko.oracles.lab import read_table
+
+    header, rows = read_table(path)
+    if "sequence" not in header:
+        raise MolseikoError(
+            f"{path}: no 'sequence' column (columns: {', '.join(header)}); or give a FASTA file"
+        )
+    at = header.index("sequence")
+    return [(f"{path}:{line}", row[at]) for line, row in enumerate(rows, start=2)]
+
+
+def is_sequence_data(path: str | Path) -> bool:
+    """FASTA, or a table with a `sequence` column (and no `smiles` column)."""
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".fasta", ".fa", ".faa")):
+        return True
+    if name.endswith(".smi"):
+        return False
+    try:
+        from molseiko.oracles.lab import read_table
+
+        header, _ = read_table(path)
+    except MolseikoError:
+        return False
+    lowered = [h.lower() for h in header]
+    return "sequence" in lowered and "smiles" not in lowered
