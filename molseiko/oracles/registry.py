@@ -31,6 +31,7 @@ def known_objectives() -> dict[str, str]:
     known["ehrlich[:L=32,c=4,k=4,q=4,seed=0]"] = (
         "Ehrlich holo function over protein letters (max 1)"
     )
+    known["esm (TOML)"] = "ESM-2 masked-marginal or pseudo-likelihood score vs a wild type"
     known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
@@ -130,6 +131,8 @@ def _load_toml_objective(path: Path) -> Oracle:
             return _external_from_table(spec, path, name)
         if spec["oracle"] == "vina":
             return _vina_from_table(spec, path, name)
+        if spec["oracle"] == "esm":
+            return _esm_from_table(spec, path, name)
         return _component_oracle(spec, path)
     components = []
     for i, table in enumerate(spec["component"]):
@@ -207,6 +210,33 @@ def _vina_from_table(table: dict, path: Path, name: str) -> Oracle:
     oracle.name = name
     oracle.description = table.get("description", oracle.description)
     return oracle
+
+
+def _esm_from_table(table: dict, path: Path, name: str) -> Oracle:
+    """`oracle = "esm"`: `weights` (local ESM-2 file), `wild_type` (a sequence) or `wild_type_fasta`
+    (first record), `mode` (masked_marginal | pll), `device`."""
+    from molseiko.domains.protein import read_fasta
+    from molseiko.oracles.esm import ESMOracle
+
+    if "weights" not in table:
+        raise MolseikoError(f'{path}: an esm oracle needs `weights = "path/to/esm2_....pt"`')
+    weights = Path(table["weights"]).expanduser()
+    if not weights.is_absolute():
+        weights = path.parent / weights
+    if "wild_type" in table:
+        wild_type = table["wild_type"]
+    elif "wild_type_fasta" in table:
+        fasta = Path(table["wild_type_fasta"])
+        wild_type = read_fasta(fasta if fasta.is_absolute() else path.parent / fasta)[0][1]
+    else:
+        raise MolseikoError(f"{path}: an esm oracle needs `wild_type` or `wild_type_fasta`")
+    return ESMOracle(
+        weights,
+        wild_type,
+        table.get("mode", "masked_marginal"),
+        table.get("device", "cpu"),
+        name=name,
+    )
 
 
 def _external_from_table(table: dict, path: Path, name: str) -> Oracle:
