@@ -18,7 +18,7 @@ from torch import nn
 from molseiko.diffusion.denoiser import DenoiserConfig, TransformerDenoiser
 from molseiko.diffusion.schedule import LogLinearSchedule
 from molseiko.diffusion.tokenizer import MASK_ID, PAD_ID, SelfiesTokenizer
-from molseiko.diffusion.trajectory import Trajectory
+from molseiko.diffusion.trajectory import Template, Trajectory
 
 
 @dataclass
@@ -127,29 +127,43 @@ class MaskedDiffusion(nn.Module):
         generator: torch.Generator | None = None,
         batch_size: int = 256,
         progress=None,
+        template: Template | None = None,
     ) -> Trajectory:
-        """Sample `n` paths of `steps` reverse steps, in length-sorted chunks of `batch_size`."""
-        lengths = _gumbel_argmax(F.log_softmax(self.length_logits, -1).expand(n, -1), generator) + 1
+        """Sample `n` paths of `steps` reverse steps, in length-sorted chunks of `batch_size`.
+        With a `template`, every path has its length and keeps its pinned tokens."""
+        if template is not None:
+            lengths = torch.full((n,), len(template), dtype=torch.long, device=self.device)
+        else:
+            logits = F.log_softmax(self.length_logits, -1).expand(n, -1)
+            lengths = _gumbel_argmax(logits, generator) + 1
         order = torch.argsort(lengths)
         width = int(lengths.max()) if n else 0
         tokens = torch.full((n, width), PAD_ID, dtype=torch.long, device=self.device)
         reveal = torch.zeros((n, width), dtype=torch.long, device=self.device)
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
-            chunk_tokens, chunk_reveal = self._denoise(lengths[rows], steps, generator)
+            chunk_tokens, chunk_reveal = self._denoise(lengths[rows], steps, generator, template)
             tokens[rows, : chunk_tokens.shape[1]] = chunk_tokens
             reveal[rows, : chunk_reveal.shape[1]] = chunk_reveal
             if progress is not None:
                 progress(len(rows))
-        return Trajectory(tokens, lengths, reveal, steps)
+        return Trajectory(tokens, lengths, reveal, steps, length_fixed=template is not None)
 
     def _denoise(
-        self, lengths: torch.Tensor, steps: int, generator: torch.Generator | None
+        self,
+        lengths: torch.Tensor,
+        steps: int,
+        generator: torch.Generator | None,
+        template: Template | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run T reverse steps from all-mask for sequences of `lengths` (`B`); `B x L` results."""
+        """Run T reverse steps from all-mask (pinned template tokens aside) for sequences of
+        `lengths` (`B`); `B x L` results."""
         width = int(lengths.max())
         padding = torch.arange(width, device=self.device)[None] >= lengths[:, None]
         tokens = torch.where(padding, PAD_ID, MASK_ID).long()
+        if template is not None:
+            pinned = template.pinned.to(self.device)
+            tokens[:, pinned] = template.tokens.to(self.device)[pinned]
         reveal = torch.zeros_like(tokens)
         reveal_probability = self.schedule.reveal_probabilities(steps).tolist()
         for step in range(1, steps + 1):
@@ -210,6 +224,12 @@ class MaskedDiffusion(nn.Module):
         batch = len(trajectory)
         log_prob_columns, kl_columns = [], [[] for _ in references]
         for step in steps:
+            if step == 0 and trajectory.length_fixed:  # the template chose it: no decision
+                zero = torch.zeros(batch, device=self.device)
+                log_prob_columns.append(zero)
+                for columns in kl_columns:
+                    columns.append(zero)
+                continue
             if step == 0:
                 length_log_probs = F.log_softmax(self.length_logits, -1)
                 log_prob_columns.append(length_log_probs[trajectory.lengths - 1])

@@ -27,6 +27,8 @@ class Trajectory:
     positions that were fixed (never masked)."""
     num_denoising_steps: int
     """T, the number of reverse steps."""
+    length_fixed: bool = False
+    """True when a template set the length: step 0 is then no decision (probability 1)."""
 
     @property
     def num_steps(self) -> int:
@@ -56,6 +58,7 @@ class Trajectory:
             lengths,
             self.reveal_step[rows][:, :width],
             self.num_denoising_steps,
+            self.length_fixed,
         )
 
     def to(self, device: torch.device | str) -> Trajectory:
@@ -64,4 +67,54 @@ class Trajectory:
             self.lengths.to(device),
             self.reveal_step.to(device),
             self.num_denoising_steps,
+            self.length_fixed,
+        )
+
+
+@dataclass
+class Template:
+    """Fixed positions for inpainting: the length is set, `pinned` positions hold `tokens` from
+    the start (reveal step 0, never masked, never changed) and only the others are designed."""
+
+    tokens: torch.Tensor
+    """`L` long token ids (anything at free positions)."""
+    pinned: torch.Tensor
+    """`L` bool."""
+
+    def __post_init__(self):
+        if self.tokens.shape != self.pinned.shape or self.tokens.dim() != 1:
+            raise ValueError("template tokens and pinned mask must be 1-D of equal length")
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    @classmethod
+    def from_string(cls, tokenizer, text: str, free: str = "-") -> Template:
+        """A template written as a design with `free` marking designable positions, one character
+        per token (amino-acid models: `MKT--YIAKQR---SFVK`)."""
+        from molseiko.errors import MolseikoError
+
+        if getattr(tokenizer, "domain", "") != "protein":
+            raise MolseikoError("templates (fixed positions) need a protein model")
+        ids, pinned = [], []
+        for position, letter in enumerate(text.strip().upper(), start=1):
+            if letter == free:
+                ids.append(MASK_ID), pinned.append(False)
+                continue
+            index = tokenizer.index.get(letter)
+            if index is None or index < 2:
+                raise MolseikoError(
+                    f"template position {position}: {letter!r} is neither an amino acid nor "
+                    f"{free!r} (designable)"
+                )
+            ids.append(index), pinned.append(True)
+        if not ids:
+            raise MolseikoError("empty template")
+        return cls(torch.tensor(ids), torch.tensor(pinned))
+
+    def matches(self, tokens: torch.Tensor) -> bool:
+        """Whether `B x L` tokens keep every pinned position."""
+        pinned = self.pinned.to(tokens.device)
+        return bool(
+            (tokens[:, : len(self)][:, pinned] == self.tokens.to(tokens.device)[pinned]).all()
         )

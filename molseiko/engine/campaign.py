@@ -15,6 +15,7 @@ import torch
 
 from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_state
 from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.diffusion.trajectory import Template
 from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.acquisition import Acquisition
 from molseiko.engine.config import CampaignConfig
@@ -59,6 +60,9 @@ class Campaign:
     ):
         self.policy, self.oracle, self.config = policy, oracle, config
         self.domain = get_domain(policy.tokenizer.domain)
+        self.template = (
+            Template.from_string(policy.tokenizer, config.template) if config.template else None
+        )
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -172,7 +176,9 @@ class Campaign:
             and self.ensemble.models
             and not last
         ):
-            history = self.finetuner.run(self.policy, self._reward_function(), None, generator)
+            history = self.finetuner.run(
+                self.policy, self._reward_function(), None, generator, template=self.template
+            )
             kl_pretrained = history[-1].kl_pretrained
         seconds_finetune = time.perf_counter() - timer
 
@@ -214,6 +220,7 @@ class Campaign:
             None,
             generator,
             optimizer=self._optimizer,
+            template=self.template,
             iterations=1,
             batch_size=size,
         )
@@ -234,7 +241,10 @@ class Campaign:
         sampled = valid = 0
         for _ in range(5):  # resample if too few new designs survive (a collapsed policy)
             trajectory = self.policy.sample(
-                size * self.config.pool_factor, self.config.denoising_steps, generator
+                size * self.config.pool_factor,
+                self.config.denoising_steps,
+                generator,
+                template=self.template,
             )
             for smiles in self.policy.decode(trajectory):
                 sampled += 1

@@ -43,6 +43,9 @@ class CampaignConfig:
     steps_per_update: int = 6
     """Decision steps per path given a gradient in fine-tuning (CPU cost control)."""
     denoising_steps: int = 16
+    template: str = ""
+    """Fixed positions (protein models): the design with '-' at designable positions, e.g.
+    "MKT--YIAKQR---SFVK"; pinned residues are never changed. Empty: design everything."""
     model: str = ""
     """Checkpoint path; empty = the shipped ZINC250k SELFIES model."""
     seed: int = 0

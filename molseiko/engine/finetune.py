@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from molseiko.diffusion.masked import MaskedDiffusion
-from molseiko.diffusion.trajectory import Trajectory
+from molseiko.diffusion.trajectory import Template, Trajectory
 
 RewardFunction = Callable[[Trajectory], torch.Tensor]
 """Maps sampled paths (`B`) to rewards, a `B` float tensor (no gradient)."""
@@ -99,9 +99,11 @@ class PolicyGradientFinetuner:
         generator: torch.Generator | None = None,
         progress: Callable[[FinetuneStats], None] | None = None,
         optimizer: torch.optim.Optimizer | None = None,
+        template: Template | None = None,
         **overrides,
     ) -> list[FinetuneStats]:
         """Fine-tune `policy` in place; `previous` defaults to a frozen copy of it at the start.
+        With a `template`, paths keep its pinned positions (they are never a decision).
 
         `optimizer` carries Adam's state across calls (online policy gradient takes one step
         per round); keyword `overrides` replace config fields for this call only.
@@ -121,7 +123,9 @@ class PolicyGradientFinetuner:
         history = []
         for iteration in range(config.iterations):
             policy.eval()
-            trajectory = policy.sample(config.batch_size, config.denoising_steps, generator)
+            trajectory = policy.sample(
+                config.batch_size, config.denoising_steps, generator, template=template
+            )
             rewards = reward(trajectory).to(policy.device).float().detach()  # B
             old = None
             if config.ppo_epochs > 1:  # several steps on one batch need the sampling policy

@@ -74,3 +74,30 @@ def test_sequence_ensemble_learns_a_residue_count_and_its_spread_is_informative(
     assert spearmanr(prediction.mean[:100], truth).statistic > 0.8
     assert np.isnan(prediction.mean[100])  # a non-standard letter is no design
     assert (prediction.std[:100] > 0).all()
+
+
+def test_pinned_positions_survive_sampling_and_fine_tuning(
+    tiny_config, protein_checkpoint, tmp_path
+):
+    oracle = EhrlichOracle(EhrlichSpec(length=8, motifs=2, motif_length=2, seed=0))
+    pinned = oracle.optimum()[:3]
+    config = tiny_config(
+        objective=SPEC,
+        model=str(protein_checkpoint),
+        budget=20,
+        batch_size=10,
+        template=pinned + "-----",
+    )
+    campaign = build_campaign(config, tmp_path / "run")
+    campaign.run()
+    keys = [key for key, _, _ in campaign.ledger.measurements()]
+    assert len(keys) == 20 and all(len(k) == 8 and k.startswith(pinned) for k in keys)
+    after = campaign.policy.sample(50, 4, template=campaign.template)  # the fine-tuned policy
+    assert campaign.template.matches(after.tokens)
+
+
+def test_a_template_on_a_molecule_model_is_one_line(tiny_config, tmp_path):
+    from molseiko.errors import MolseikoError
+
+    with pytest.raises(MolseikoError, match="need a protein model"):
+        build_campaign(tiny_config(template="C-C"), tmp_path / "run")
