@@ -101,7 +101,9 @@ class AssayOracle(Oracle):
     def _key(self, design: str) -> str | None:
         design = design.strip()
         if self.sequences:
-            return design.upper() or None
+            from molseiko.domains.protein import canonical_sequence
+
+            return canonical_sequence(design)  # a stop codon or odd letter: not a design
         return canonical_smiles(design) if design else None
 
     def measure(self, designs: Sequence[str]):

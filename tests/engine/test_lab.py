@@ -206,3 +206,16 @@ def test_shipped_seh_assay_example_reads_chembl_values():
     result = oracle(["O=C(NC1CCCCC1)NC12CC3CC(CC(C3)C1)C2", "CCO"])
     assert result.values[0] == 8.8 and result.failures[1] == "not in assay table"
     assert len(oracle.table) == 1812
+
+
+def test_shipped_gfp_brightness_lookup_reads_the_sarkisyan_table():
+    from molseiko.domains.protein import read_fasta
+    from molseiko.oracles.registry import ORACLE_DIR
+
+    oracle = resolve_objective("oracles/examples/gfp_brightness.toml")
+    wild = read_fasta(ORACLE_DIR.parent / "data/protein/gfp/avGFP_wt.fasta")[0][1]
+    mutant = wild[:108] + "D" + wild[109:]  # SA108D (0-based position 108), one barcode: 1.30103
+    result = oracle([wild, mutant, wild[:-1] + "W"])
+    assert result.values[0] == pytest.approx(3.7192121319) and result.values[1] == 1.30103000388
+    assert result.failures[2] == "not in assay table"
+    assert len(oracle.table) == 51_715 and oracle.skipped == 2_310  # stop-codon variants left out
