@@ -31,9 +31,9 @@ class CampaignConfig:
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
-    pool_factor: int = 2
-    """Candidates sampled per batch slot before selection."""
-    select: str = "sample"
+    pool_factor: int = 10
+    """Candidates sampled per batch slot before selection (sampling is cheap; calls are not)."""
+    select: str = "ucb"
     """'sample' (the first valid new designs: pure SEIKO) or 'ucb' (rank the pool)."""
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
