@@ -67,5 +67,9 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         raise MolseikoError(
             f"{run_dir} holds a campaign with other settings; use --resume or --out"
         )
+    # The Campaign takes the run's lock first: a refused second process writes nothing.
+    campaign = Campaign(
+        policy, oracle, config, run_dir, ensemble, acquisition_for(config), finetuner
+    )
     saved.write_text(config.to_toml())
-    return Campaign(policy, oracle, config, run_dir, ensemble, acquisition_for(config), finetuner)
+    return campaign

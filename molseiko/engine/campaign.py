@@ -63,15 +63,24 @@ class Campaign:
         self.template = (
             Template.from_string(policy.tokenizer, config.template) if config.template else None
         )
+        if self.template is not None and len(self.template) > policy.config.max_len:
+            raise MolseikoError(
+                f"template of {len(self.template)} positions is longer than the model's "
+                f"{policy.config.max_len}"
+            )
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self._lock = RunLock(self.run_dir).acquire()  # held until close() or process exit
-        self.ledger = Ledger(self.run_dir / "ledger.sqlite")
-        self.summaries: list[RoundSummary] = []
-        self.completed = 0
-        self._optimizer = None
-        self._restore()
+        try:
+            self.ledger = Ledger(self.run_dir / "ledger.sqlite")
+            self.summaries: list[RoundSummary] = []
+            self.completed = 0
+            self._optimizer = None
+            self._restore()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def close(self) -> None:
         """Let another process (or Campaign) take the run directory."""
@@ -165,6 +174,10 @@ class Campaign:
         timer = time.perf_counter()
         self._fit_ensemble(round_)
         seconds_fit = time.perf_counter() - timer
+        if self.acquisition is not None and self.ensemble is not None and self.ensemble.models:
+            # The same draw as this round's proposal (Thompson's member), in any process.
+            rng = np.random.default_rng([self.config.seed, round_])
+            self.acquisition.new_round(rng, len(self.ensemble.models))
 
         timer = time.perf_counter()
         kl_pretrained = self.summaries[-1].kl_pretrained if self.summaries else 0.0

@@ -22,7 +22,7 @@ from molseiko.diffusion.checkpoint import load_model
 from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
-from molseiko.engine.ledger import Ledger
+from molseiko.engine.ledger import Ledger, design_id
 from molseiko.engine.report import write_round
 from molseiko.errors import MolseikoError
 from molseiko.oracles.base import OracleResult
@@ -60,6 +60,8 @@ def propose(campaign: Campaign, size: int | None = None) -> Proposal:
     ledger = campaign.ledger
     last = ledger.last_round()
     if last > campaign.completed:
+        if not _template(campaign, last).is_file():  # interrupted right after recording it
+            _write_batch(campaign, last, None)
         if not any(
             row["failure"] is not None or row["value"] is not None
             for row in ledger.round_table(last)
@@ -68,7 +70,8 @@ def propose(campaign: Campaign, size: int | None = None) -> Proposal:
                 f"round {last} has no results yet: fill {_template(campaign, last)} and run "
                 f"`molseiko ingest {campaign.run_dir} FILE` first"
             )
-        stats = json.loads(_pool_file(campaign, last).read_text())
+        pool = _pool_file(campaign, last)
+        stats = json.loads(pool.read_text()) if pool.is_file() else dict.fromkeys(POOL, math.nan)
         campaign.learn(last, stats, campaign._generator(last, stream=1))
     left = campaign.config.budget - ledger.count_proposed()
     size = min(size or campaign.config.batch_size, left)
@@ -85,16 +88,7 @@ def propose(campaign: Campaign, size: int | None = None) -> Proposal:
             f"the model proposed no new valid design (validity {stats['validity']:.2f}); "
             "nothing was written"
         )
-    write_round(campaign.run_dir, round_, table, campaign.domain)
-    template = _template(campaign, round_)
-    template.parent.mkdir(exist_ok=True)
-    _pool_file(campaign, round_).write_text(json.dumps(stats))
-    ids = [row_id for row_id, _ in _ids_of(ledger, round_)]
-    with open(template, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(result_columns(campaign.domain))
-        for row_id, row in zip(ids, table, strict=True):
-            writer.writerow([row_id, row["key"], "", ""])
+    template = _write_batch(campaign, round_, stats)
     pending = sum(not done for _, done in ledger.by_id().values()) - len(table)
     structures = campaign.run_dir / "rounds" / f"round_{round_:02d}{campaign.domain.suffix}"
     return Proposal(round_, len(table), structures, template, pending)
@@ -210,6 +204,25 @@ def _not_lab(run_dir: Path, oracle) -> str:
     )
 
 
+def _write_batch(campaign: Campaign, round_: int, stats: dict | None) -> Path:
+    """The round's structures, table, pool statistics and results template, from the ledger."""
+    table = campaign.ledger.round_table(round_)
+    write_round(campaign.run_dir, round_, table, campaign.domain)
+    template = _template(campaign, round_)
+    template.parent.mkdir(exist_ok=True)
+    if stats is not None:
+        _pool_file(campaign, round_).write_text(json.dumps(stats))
+    with open(template, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(result_columns(campaign.domain))
+        for position, row in enumerate(table):  # ids as write_round numbers them
+            writer.writerow([design_id(round_, position), row["key"], "", ""])
+    return template
+
+
+POOL = ("validity", "uniqueness", "novelty")
+
+
 def _pool_file(campaign: Campaign, round_: int) -> Path:
     """The sampled pool's validity, uniqueness and novelty, kept for the round's summary."""
     return campaign.run_dir / "lab" / f"round_{round_:02d}_pool.json"
@@ -217,12 +230,3 @@ def _pool_file(campaign: Campaign, round_: int) -> Path:
 
 def _template(campaign: Campaign, round_: int) -> Path:
     return campaign.run_dir / "lab" / f"round_{round_:02d}_results.csv"
-
-
-def _ids_of(ledger: Ledger, round_: int) -> list[tuple[str, str]]:
-    prefix = f"r{round_:02d}_"
-    return sorted(
-        (design_id, key)
-        for design_id, (key, _) in ledger.by_id().items()
-        if design_id.startswith(prefix)
-    )

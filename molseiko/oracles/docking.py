@@ -11,10 +11,10 @@ A target is a TOML spec next to its receptor (see `oracles/docking/<target>/targ
 Ligands are prepared from SMILES as given (no protonation change): RDKit adds hydrogens, embeds
 one conformer with a fixed seed (ETKDG) and relaxes it with MMFF; meeko writes the PDBQT. Each
 worker process keeps one Vina object per target, so the receptor grid maps are computed once per
-worker and reused for every ligand it docks. Workers run one Vina thread each, in parallel over
-ligands; a ligand that takes longer than `timeout` seconds has its worker killed. Every failure
-(embedding, preparation, Vina, timeout, a lost worker) is NaN with its reason. The raw value is
-the best Vina energy in kcal/mol; lower is better, so the oracle minimizes.
+worker per batch and reused for every ligand it docks in that batch. Workers run one Vina thread
+each, in parallel over ligands; a ligand that takes longer than `timeout` seconds has its worker
+killed. Every failure (embedding, preparation, Vina, timeout, a lost worker) is NaN with its
+reason. The raw value is the best Vina energy in kcal/mol; lower is better, so the oracle minimizes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import hashlib
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -138,7 +139,8 @@ class VinaOracle(Oracle):
         from rdkit import Chem
 
         self.poses.mkdir(parents=True, exist_ok=True)
-        path = self.poses / f"poses_{time.strftime('%Y%m%d-%H%M%S')}_{os.getpid()}.sdf"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.poses / f"poses_{stamp}_{os.getpid()}_{uuid.uuid4().hex[:8]}.sdf"
         writer = Chem.SDWriter(str(path))
         for smiles, energy, block in zip(designs, raw, poses, strict=True):
             if block is None:

@@ -44,6 +44,10 @@ class EhrlichSpec:
 
     def __post_init__(self):
         k, c, v = self.motif_length, self.motifs, self.states
+        if min(self.length, c, k) < 1 or self.seed < 0:
+            raise MolseikoError("ehrlich: L, c and k must be positive and seed non-negative")
+        if k < 2:
+            raise MolseikoError("ehrlich: motifs need at least 2 elements (k >= 2)")
         if not 2 <= v <= len(AMINO_ACIDS):
             raise MolseikoError(f"ehrlich: states must be 2..{len(AMINO_ACIDS)}")
         if c * k > v:

@@ -1,10 +1,12 @@
 """ESM-2 zero-shot scores through fair-esm (optional: `pip install fair-esm`), from local weights.
 
 Two standard scores relative to a wild type w (higher = more native-like under the model):
-- `masked_marginal` (Meier et al. 2021): for a substitution variant x of w,
-      sum over mutated positions i of  log p(x_i | w, i masked) - log p(w_i | w, i masked).
-  The wild type's masked marginals are computed once (one masked pass per position), so a variant
-  costs a table lookup. Variants of another length are failures.
+- `masked_marginal` (Meier et al. 2021, as fair-esm's variant-prediction script computes it):
+  for a substitution variant x of w,
+      sum over mutated positions i of  log p(x_i | w, i masked) - log p(w_i | w, i masked),
+  each position masked on its own in the wild type. Additive over mutations (exact for single
+  mutants; the paper's joint masking of all mutated sites would add epistasis). The wild type's
+  masked marginals are computed once, so a variant costs a table lookup. Other lengths fail.
 - `pll`: pseudo-log-likelihood PLL(x) - PLL(w), PLL(x) = sum_i log p(x_i | x, i masked); any
   length, one masked pass per position of each design (costly on CPU for long sequences).
 
@@ -87,8 +89,9 @@ class ESMOracle(Oracle):
 
     @torch.no_grad()
     def masked_log_probs(self, sequence: str) -> np.ndarray:
-        """`L x 20`: log p(a | sequence with position i masked) over the 20 amino acids
-        (alphabetical), one masked copy per position, renormalized over amino acids."""
+        """`L x 20`: log p(a | sequence with position i masked) for the 20 amino acids
+        (alphabetical), one masked copy per position; normalized over ESM's whole vocabulary,
+        as in fair-esm's own pseudo-perplexity."""
         base = self._tokens(sequence)
         length = len(sequence)
         out = np.empty((length, 20))
@@ -99,8 +102,8 @@ class ESMOracle(Oracle):
                 batch[row, i + 1] = self.alphabet.mask_idx
             logits = self.model(batch.to(self.device))["logits"]
             rows = torch.arange(len(positions))
-            picked = logits[rows, torch.tensor(list(positions)) + 1][:, self._columns]
-            out[start : start + len(positions)] = torch.log_softmax(picked, -1).cpu().numpy()
+            full = torch.log_softmax(logits[rows, torch.tensor(list(positions)) + 1], -1)
+            out[start : start + len(positions)] = full[:, self._columns].cpu().numpy()
         return out
 
     def pseudo_log_likelihood(self, sequence: str) -> float:

@@ -51,24 +51,32 @@ class ExternalProcessOracle(Oracle):
         if not designs:
             return raw, []
         try:
-            done = subprocess.run(
+            # Its own process group: a timeout kills wrappers (sh -c, conda run) and children too.
+            process = subprocess.Popen(
                 self.command,
-                input="\n".join(designs) + "\n",
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 cwd=self.cwd,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return raw, [f"{self.name}: timed out after {self.timeout:g} s"] * len(designs)
         except OSError as err:
             return raw, [f"{self.name}: could not start {self.command[0]}: {err}"] * len(designs)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no stderr"])[-1][:200]
-            return raw, [f"{self.name}: exit code {done.returncode}: {last}"] * len(designs)
         try:
-            scores = self._scores(json.loads(done.stdout))
-        except (ValueError, KeyError, TypeError) as err:
+            stdout, stderr = process.communicate(
+                ("\n".join(designs) + "\n").encode(), timeout=self.timeout
+            )
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return raw, [f"{self.name}: timed out after {self.timeout:g} s"] * len(designs)
+        stdout = stdout.decode("utf-8", errors="replace")
+        stderr = stderr.decode("utf-8", errors="replace")
+        if process.returncode != 0:
+            last = (stderr.strip().splitlines() or ["no stderr"])[-1][:200]
+            return raw, [f"{self.name}: exit code {process.returncode}: {last}"] * len(designs)
+        try:
+            scores = self._scores(json.loads(stdout))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             return raw, [f"{self.name}: unreadable output ({err})"] * len(designs)
         if len(scores) != len(designs):
             reason = f"{self.name}: {len(scores)} scores for {len(designs)} designs"
@@ -97,3 +105,14 @@ def _finite(score) -> float | None:
     if isinstance(score, bool) or not isinstance(score, int | float):
         return None
     return float(score) if math.isfinite(score) else None
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    import os
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        process.kill()
+    process.communicate()

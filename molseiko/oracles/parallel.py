@@ -61,6 +61,10 @@ class ParallelOracle(Oracle):
                 )
             raw.append(values)
             failures.extend(reasons)
+        if chunks and all(r is not None and "worker failed" in r for r in failures):
+            # Nothing came back at all: a broken setup (no workers, a spec the workers cannot
+            # read), not bad designs. Stop before anything is recorded; the budget is kept.
+            raise MolseikoError(f"every worker failed on this batch ({failures[0]})")
         return (np.concatenate(raw) if raw else np.zeros(0)), failures
 
 
@@ -80,7 +84,9 @@ def parallel(spec: str, scheduler: str, chunk_size: int = 1) -> Oracle:
     from molseiko.oracles.registry import resolve_objective
 
     oracle = resolve_objective(spec)
-    if not scheduler:
+    from molseiko.oracles.lab import LabOracle
+
+    if not scheduler or isinstance(oracle, LabOracle):  # the lab measures outside anyway
         return oracle
     if Path(spec).exists() or ".py:" in spec:
         path, colon, rest = spec.partition(".py:") if ".py:" in spec else (spec, "", "")

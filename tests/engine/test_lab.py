@@ -219,3 +219,19 @@ def test_shipped_gfp_brightness_lookup_reads_the_sarkisyan_table():
     assert result.values[0] == pytest.approx(3.7192121319) and result.values[1] == 1.30103000388
     assert result.failures[2] == "not in assay table"
     assert len(oracle.table) == 51_715 and oracle.skipped == 2_310  # stop-codon variants left out
+
+
+def test_a_propose_interrupted_before_its_files_recovers(lab_config, tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["propose", str(run), "--config", str(lab_config)]).exit_code == 0
+    template = run / "lab" / "round_01_results.csv"
+    expected = template.read_text()
+    template.unlink()  # as if killed between recording the batch and writing its files
+    (run / "lab" / "round_01_pool.json").unlink()
+    again = runner.invoke(app, ["propose", str(run)])
+    assert again.exit_code == 1 and "round 1 has no results yet" in again.output
+    assert template.read_text() == expected  # rebuilt from the ledger, same ids and designs
+    lab_measures(template, tmp_path / "r.csv")
+    assert runner.invoke(app, ["ingest", str(run), str(tmp_path / "r.csv")]).exit_code == 0
+    proposed = runner.invoke(app, ["propose", str(run)])
+    assert proposed.exit_code == 0 and "round 2: 8 designs" in proposed.output

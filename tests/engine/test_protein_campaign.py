@@ -101,3 +101,12 @@ def test_a_template_on_a_molecule_model_is_one_line(tiny_config, tmp_path):
 
     with pytest.raises(MolseikoError, match="need a protein model"):
         build_campaign(tiny_config(template="C-C"), tmp_path / "run")
+
+
+def test_a_template_longer_than_the_model_is_one_line(tiny_config, protein_checkpoint, tmp_path):
+    from molseiko.errors import MolseikoError
+
+    config = tiny_config(objective=SPEC, model=str(protein_checkpoint), template="-" * 9)
+    with pytest.raises(MolseikoError, match="template of 9 positions is longer than the model's 8"):
+        build_campaign(config, tmp_path / "run")
+    build_campaign(tiny_config(objective=SPEC, model=str(protein_checkpoint)), tmp_path / "run")

@@ -97,6 +97,8 @@ def test_specs_and_bad_settings():
     assert oracle.spec.length == 64 and oracle(["A" * 64]).failures[0] is None
     with pytest.raises(MolseikoError, match="need 20 distinct states > 16"):
         resolve_objective("ehrlich:v=16,c=5,k=4")
+    with pytest.raises(MolseikoError, match="must be positive"):
+        resolve_objective("ehrlich:c=0")
     with pytest.raises(MolseikoError, match="unknown setting 'x'"):
         resolve_objective("ehrlich:x=1")
     same = resolve_objective("ehrlich:L=64,c=4,k=4,seed=2")

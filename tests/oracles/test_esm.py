@@ -39,8 +39,7 @@ def hand_log_probs(model, alphabet, sequence: str, position: int) -> np.ndarray:
     tokens[position + 1] = alphabet.mask_idx
     with torch.no_grad():
         logits = model(torch.tensor([tokens]))["logits"][0, position + 1]
-    picked = logits[[alphabet.get_idx(a) for a in LETTERS]]
-    return torch.log_softmax(picked, -1).numpy()
+    return torch.log_softmax(logits, -1)[[alphabet.get_idx(a) for a in LETTERS]].numpy()
 
 
 def test_masked_marginal_matches_a_hand_computation(tiny_esm):

@@ -44,6 +44,7 @@ def test_reinvent_payload_scores_and_null_fails_one_design(tmp_path):
         ("print('[1.0]')", "1 scores for 2 designs"),
         ("import time; time.sleep(5)", "timed out after 0.5 s"),
         ('print(\'{"payload": {"a": [1, 2], "b": [3, 4]}}\')', "no endpoint 'predictions'"),
+        ("print('{\"payload\": [1, 2]}')", "unreadable output"),
     ],
 )
 def test_a_failing_program_fails_its_designs_with_the_reason(tmp_path, body, reason):
@@ -131,3 +132,15 @@ def test_shipped_external_example_matches_rdkit_logp():
     expected = Crippen.MolLogP(Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O"))
     assert result.values[0] == pytest.approx(expected, abs=1e-4)
     assert result.failures[1] == "external_logp: no score (None)"
+
+
+def test_a_batch_where_every_worker_failed_records_nothing():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from molseiko.errors import MolseikoError
+
+    base = resolve_objective("qed")
+    base.measure = Flaky().measure
+    oracle = ParallelOracle(base, ThreadPoolExecutor(1), chunk_size=5)
+    with pytest.raises(MolseikoError, match="every worker failed on this batch"):
+        oracle(["boom", "CCO"])
