@@ -23,7 +23,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def speed(target_name: str, n: int, out: Path) -> pd.DataFrame:
+def speed(target_name: str, n: int, out: Path, levels=(1, 4, 8)) -> pd.DataFrame:
     from dataclasses import replace
 
     from molseiko.domains.io import read_row_indices
@@ -39,7 +39,7 @@ def speed(target_name: str, n: int, out: Path) -> pd.DataFrame:
     _vina_for(target)
     maps = time.perf_counter() - started
     rows = []
-    for exhaustiveness in (1, 4, 8):
+    for exhaustiveness in levels:
         setting = replace(target, exhaustiveness=exhaustiveness)
         _vina_for(setting)  # maps for this setting, outside the per-ligand time
         for s in smiles:
@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["speed", "campaign"])
     parser.add_argument("--target", default="parp1")
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--exhaustiveness", nargs="+", type=int, default=[1, 4, 8])
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
@@ -152,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if "speed" in args.parts:
-        speed(args.target, args.n, args.out)
+        speed(args.target, args.n, args.out, args.exhaustiveness)
     if "campaign" in args.parts:
         campaign(args.target, args.out, args.budget, args.batch_size, args.workers)
     plot(args.out)
