@@ -183,7 +183,7 @@ def _vina_for(target: DockingTarget):
 def prepare_ligand(smiles: str, seed: int = 0) -> tuple[str | None, str | None]:
     """(PDBQT text, None) or (None, reason)."""
     from meeko import MoleculePreparation, PDBQTWriterLegacy
-    from rdkit import Chem
+    from rdkit import Chem, rdBase
     from rdkit.Chem import AllChem
 
     from molseiko.domains.molecule import to_mol
@@ -191,6 +191,7 @@ def prepare_ligand(smiles: str, seed: int = 0) -> tuple[str | None, str | None]:
     mol = to_mol(smiles)
     if mol is None:
         return None, "invalid SMILES"
+    quiet = rdBase.BlockLogs()  # force-field typing noise (e.g. UFFTYPER) is not a failure
     mol = Chem.AddHs(mol)
     parameters = AllChem.ETKDGv3()
     parameters.randomSeed = seed
@@ -207,6 +208,7 @@ def prepare_ligand(smiles: str, seed: int = 0) -> tuple[str | None, str | None]:
         text, ok, error = PDBQTWriterLegacy.write_string(setups[0])
     except Exception as err:
         return None, f"meeko preparation failed: {err.__class__.__name__}: {err}"
+    del quiet
     if not ok:
         return None, f"meeko preparation failed: {str(error).strip()[:200]}"
     return text, None
