@@ -285,14 +285,10 @@ def load_training_data(
 ) -> TrainingData:
     """Read SMILES, hold out the rows in `test_indices` (a JSON list of 0-based rows) or else a
     random `valid_fraction`, and tokenize with a vocabulary built from the training rows only."""
-    from molseiko.domains.io import read_row_indices, read_smiles
+    from molseiko.domains.io import read_smiles
 
     smiles = read_smiles(path)
-    if test_indices is not None:
-        held_out = read_row_indices(test_indices)
-    else:
-        permutation = torch.randperm(len(smiles), generator=torch.Generator().manual_seed(seed))
-        held_out = set(permutation[: int(len(smiles) * valid_fraction)].tolist())
+    held_out = held_out_rows(len(smiles), test_indices, valid_fraction, seed)
     selfies, rows = encode_smiles(smiles, skip_invalid, str(path))
     train_selfies = [s for s, r in zip(selfies, rows, strict=True) if r not in held_out]
     valid_selfies = [s for s, r in zip(selfies, rows, strict=True) if r in held_out]
@@ -327,15 +323,10 @@ def load_sequence_data(
     held-out rows as in `load_training_data`. A non-standard residue stops it with the record
     and position, unless `skip_invalid` (then it is dropped and counted)."""
     from molseiko.diffusion.tokenizer import AminoAcidTokenizer
-    from molseiko.domains.io import read_row_indices
     from molseiko.domains.protein import check_sequence
 
     sequences = read_sequences(path)
-    if test_indices is not None:
-        held_out = read_row_indices(test_indices)
-    else:
-        permutation = torch.randperm(len(sequences), generator=torch.Generator().manual_seed(seed))
-        held_out = set(permutation[: int(len(sequences) * valid_fraction)].tolist())
+    held_out = held_out_rows(len(sequences), test_indices, valid_fraction, seed)
     tokenizer = AminoAcidTokenizer()
     train, valid, invalid = [], [], 0
     for row, (where, sequence) in enumerate(sequences):
@@ -400,3 +391,16 @@ def is_sequence_data(path: str | Path) -> bool:
         return False
     lowered = [h.lower() for h in header]
     return "sequence" in lowered and "smiles" not in lowered
+
+
+def held_out_rows(
+    rows: int, test_indices: str | Path | None, valid_fraction: float, seed: int
+) -> set[int]:
+    """The rows listed in `test_indices` (a JSON list of 0-based rows), or else a seeded random
+    `valid_fraction` of the `rows`."""
+    from molseiko.domains.io import read_row_indices
+
+    if test_indices is not None:
+        return read_row_indices(test_indices)
+    permutation = torch.randperm(rows, generator=torch.Generator().manual_seed(seed))
+    return set(permutation[: int(rows * valid_fraction)].tolist())
