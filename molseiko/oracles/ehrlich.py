@@ -168,13 +168,13 @@ class EhrlichOracle(Oracle):
     def sample_feasible(self, n: int, rng: np.random.Generator) -> list[str]:
         """`n` random feasible sequences (uniform start, uniform over allowed moves)."""
         v, length = self.spec.states, self.spec.length
+        # Every state has the same number of allowed moves (the band is the same size for all),
+        # so one vectorized draw per position serves the whole batch.
+        moves = np.stack([np.flatnonzero(row) for row in self.allowed])  # v x (v - band)
         out = np.empty((n, length), dtype=int)
         out[:, 0] = rng.integers(v, size=n)
-        choices = [np.flatnonzero(row) for row in self.allowed]
         for position in range(1, length):
-            for row in range(n):
-                options = choices[out[row, position - 1]]
-                out[row, position] = options[rng.integers(len(options))]
+            out[:, position] = moves[out[:, position - 1], rng.integers(moves.shape[1], size=n)]
         return [self.to_string(row) for row in out]
 
 

@@ -47,7 +47,7 @@ class ParallelOracle(Oracle):
             futures = [self.executor.submit(self.oracle.measure, chunk) for chunk in chunks]
         else:
             futures = [self.executor.submit(_measure_spec, self.spec, chunk) for chunk in chunks]
-        raw, failures = [], []
+        raw, failures, lost = [], [], 0
         for chunk, future in zip(chunks, futures, strict=True):
             try:
                 values, reasons = future.result()
@@ -55,13 +55,14 @@ class ParallelOracle(Oracle):
                 if len(values) != len(chunk) or len(reasons) != len(chunk):
                     raise ValueError(f"{len(values)} values for {len(chunk)} designs")
             except Exception as err:  # one lost worker must not lose the other chunks
+                lost += 1
                 values = np.full(len(chunk), np.nan)
                 reasons = [f"{self.name}: worker failed ({err.__class__.__name__}: {err})"] * len(
                     chunk
                 )
             raw.append(values)
             failures.extend(reasons)
-        if chunks and all(r is not None and "worker failed" in r for r in failures):
+        if chunks and lost == len(chunks):
             # Nothing came back at all: a broken setup (no workers, a spec the workers cannot
             # read), not bad designs. Stop before anything is recorded; the budget is kept.
             raise MolseikoError(f"every worker failed on this batch ({failures[0]})")

@@ -72,6 +72,12 @@ def test_feasible_samples_are_feasible_and_rarely_good():
     result = oracle(samples)
     assert all(f is None for f in result.failures)
     assert result.values.max() < 1.0 and np.median(result.values) < 0.1
+    # Uniform over allowed moves: from each state, each of its 15 moves about equally often.
+    states = np.array([[oracle.alphabet.index(a) for a in s] for s in samples])
+    pairs = states[:, :-1].ravel() * 20 + states[:, 1:].ravel()
+    counts = np.bincount(pairs, minlength=400).reshape(20, 20)
+    allowed = counts[oracle.allowed]
+    assert (counts[~oracle.allowed] == 0).all() and allowed.min() > 0.5 * allowed.mean()
 
 
 def test_enumerated_tiny_function_matches_brute_force():
