@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench pretrain-selfies data
+.PHONY: install run test lint bench pretrain-selfies pretrain-gfp simulator-gfp data
 
 install: $(STAMP)
 
@@ -35,3 +35,17 @@ pretrain-selfies: install
 		--test-idx data/zinc250k/valid_idx_zinc250k.json \
 		--out data/models/selfies_zinc250k.pt --preset zinc_small \
 		--max-minutes 120 --seed 0 --device cpu
+
+# The command that made data/models/protein_gfp.pt: the fluorescent avGFP variants (log10
+# brightness >= 2.5, the valley of the bimodal distribution), stop codons dropped.
+pretrain-gfp: install
+	OMP_NUM_THREADS=1 $(BIN)/molseiko pretrain --data data/protein/gfp/avgfp_variants_sequences.csv.gz \
+		--where 'medianBrightness>=2.5' --skip-invalid --out data/models/protein_gfp.pt \
+		--preset protein_small --batch-size 64 --lr 1e-3 --eval-every 250 \
+		--max-minutes 55 --seed 0 --device cpu
+
+# The command that made data/models/gfp_brightness_simulator.npz.
+simulator-gfp: install
+	$(BIN)/molseiko fit-simulator --data data/protein/gfp/avgfp_variants_sequences.csv.gz \
+		--wild-type data/protein/gfp/avGFP_wt.fasta --column medianBrightness \
+		--out data/models/gfp_brightness_simulator.npz --seed 0

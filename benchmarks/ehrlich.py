@@ -34,9 +34,10 @@ def pretrain(args, out: Path) -> Path:
 
     oracle = resolve_objective(spec_string(args))
     sequences = oracle.sample_feasible(args.pretrain_sequences, np.random.default_rng(0))
-    fasta = out / f"ehrlich_L{args.length}_dmp.fasta"
+    (out / "runs").mkdir(exist_ok=True)
+    fasta = out / "runs" / f"ehrlich_L{args.length}_dmp.fasta"
     fasta.write_text("".join(f">dmp{i}\n{s}\n" for i, s in enumerate(sequences)))
-    model = out / f"ehrlich_L{args.length}.pt"
+    model = out / "runs" / f"ehrlich_L{args.length}.pt"
     command = [
         sys.executable, "-m", "molseiko.cli", "pretrain", "--data", str(fasta),
         "--out", str(model), "--preset", "protein_small", "--batch-size", "64",

@@ -82,7 +82,12 @@ def pretrain(
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     resume: bool = typer.Option(False, help="Continue from OUT.train.pt if present."),
-    skip_invalid: bool = typer.Option(False, help="Drop invalid SMILES instead of stopping."),
+    skip_invalid: bool = typer.Option(False, help="Drop invalid designs instead of stopping."),
+    where: str = typer.Option(
+        None,
+        help="Protein tables: keep rows with COLUMN>=NUMBER (or <=, >, <), e.g. "
+        "'medianBrightness>=2.5' for the fluorescent variants. --test-idx then counts kept rows.",
+    ),
 ):
     """Pretrain a masked-diffusion model: SELFIES for SMILES data, residues for protein data."""
     import torch
@@ -106,8 +111,12 @@ def pretrain(
     if preset not in presets:
         raise MolseikoError(f"unknown preset {preset!r} (known: {', '.join(presets)})")
     torch.manual_seed(seed)
-    load = load_sequence_data if proteins else load_training_data
-    prepared = load(data, test_idx, skip_invalid, seed=seed)
+    if proteins:
+        prepared = load_sequence_data(data, test_idx, skip_invalid, seed=seed, where=where)
+    elif where is not None:
+        raise MolseikoError("--where filters protein tables; molecule data has no value columns")
+    else:
+        prepared = load_training_data(data, test_idx, skip_invalid, seed=seed)
     denoiser = presets[preset]()
     if prepared.summary["max_length"] > denoiser.max_len:
         raise MolseikoError(
@@ -142,6 +151,34 @@ def pretrain(
         typer.echo(f"resuming from step {trainer.step}")
     row = trainer.run()
     typer.echo(f"step {row['step']}: valid loss {row['valid_loss']}; wrote {out}")
+
+
+@app.command("fit-simulator")
+@_one_line_errors
+def fit_simulator(
+    data: Path = typer.Option(..., help="Table with a 'sequence' column and a value column."),
+    wild_type: Path = typer.Option(..., help="FASTA whose first record is the wild type."),
+    column: str = typer.Option(..., help="The measured value to simulate."),
+    out: Path = typer.Option(..., help="Where to write the simulator (.npz)."),
+    members: int = typer.Option(5, help="Bootstrap members."),
+    epochs: int = typer.Option(300, help="Full-batch optimizer steps per member."),
+    holdout: float = typer.Option(0.1, help="Fraction held out to measure the fit first."),
+    seed: int = typer.Option(0),
+):
+    """Fit a global-epistasis landscape simulator (an oracle for retrospective protein campaigns)
+    to measured substitution variants of one wild type."""
+    from molseiko.domains.protein import read_fasta
+    from molseiko.oracles.landscape import fit_from_table
+
+    records = read_fasta(wild_type)
+    if not records:
+        raise MolseikoError(f"{wild_type}: no FASTA record")
+    simulator, report = fit_from_table(data, records[0][1], column, members, epochs, holdout, seed)
+    simulator.save(out)
+    typer.echo(
+        ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items())
+    )
+    typer.echo(f"wrote {out}")
 
 
 @app.command("evaluate-model")

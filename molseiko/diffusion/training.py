@@ -6,6 +6,7 @@ import copy
 import csv
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -318,6 +319,7 @@ def load_sequence_data(
     skip_invalid: bool = False,
     valid_fraction: float = 0.05,
     seed: int = 0,
+    where: str | None = None,
 ) -> TrainingData:
     """Protein sequences from FASTA (.fasta/.fa, .gz allowed) or a CSV with a `sequence` column;
     held-out rows as in `load_training_data`. A non-standard residue stops it with the record
@@ -325,13 +327,13 @@ def load_sequence_data(
     from molseiko.diffusion.tokenizer import AminoAcidTokenizer
     from molseiko.domains.protein import check_sequence
 
-    sequences = read_sequences(path)
+    sequences = read_sequences(path, where)
     held_out = held_out_rows(len(sequences), test_indices, valid_fraction, seed)
     tokenizer = AminoAcidTokenizer()
     train, valid, invalid = [], [], 0
-    for row, (where, sequence) in enumerate(sequences):
+    for row, (record, sequence) in enumerate(sequences):
         try:
-            ids = tokenizer.encode(check_sequence(sequence, where))
+            ids = tokenizer.encode(check_sequence(sequence, record))
         except MolseikoError:
             if not skip_invalid:
                 raise
@@ -342,6 +344,7 @@ def load_sequence_data(
         raise MolseikoError(f"{path}: no sequence left to train on")
     summary = {
         "data": str(path),
+        "where": where,
         "rows": len(sequences),
         "invalid_skipped": invalid,
         "train": len(train),
@@ -353,13 +356,36 @@ def load_sequence_data(
     return TrainingData(tokenizer, train, valid, summary)
 
 
-def read_sequences(path: str | Path) -> list[tuple[str, str]]:
-    """(where, sequence) pairs from FASTA or from a CSV/TSV `sequence` column."""
+_COMPARISONS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+def parse_row_filter(text: str) -> tuple[str, str, float]:
+    """`"medianBrightness>=2.5"` -> ("medianBrightness", ">=", 2.5)."""
+    match = re.fullmatch(r"\s*([^<>=\s]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text)
+    try:
+        return match.group(1), match.group(2), float(match.group(3))
+    except (AttributeError, ValueError):
+        raise MolseikoError(
+            f"row filter {text!r}: write COLUMN>=NUMBER (or <=, >, <), e.g. medianBrightness>=2.5"
+        ) from None
+
+
+def read_sequences(path: str | Path, where: str | None = None) -> list[tuple[str, str]]:
+    """(where, sequence) pairs from FASTA or from a CSV/TSV `sequence` column; `where`
+    (`COLUMN>=NUMBER`, tables only) keeps the rows whose value passes, e.g. the fluorescent
+    variants of a landscape. A row with a blank or non-numeric value there is dropped."""
     path = Path(path)
     name = path.name.lower().removesuffix(".gz")
     if name.endswith((".fasta", ".fa", ".faa")):
         from molseiko.domains.protein import read_fasta
 
+        if where is not None:
+            raise MolseikoError(f"{path}: a row filter needs a table with value columns, not FASTA")
         return [
             (f"{path} record {i + 1} ({header.split()[0] if header else ''})", seq)
             for i, (header, seq) in enumerate(read_fasta(path))
@@ -372,7 +398,26 @@ def read_sequences(path: str | Path) -> list[tuple[str, str]]:
             f"{path}: no 'sequence' column (columns: {', '.join(header)}); or give a FASTA file"
         )
     at = header.index("sequence")
-    return [(f"{path}:{line}", row[at]) for line, row in enumerate(rows, start=2)]
+    keep = _row_filter(path, header, where)
+    return [(f"{path}:{line}", row[at]) for line, row in enumerate(rows, start=2) if keep(row)]
+
+
+def _row_filter(path: Path, header: list[str], where: str | None):
+    if where is None:
+        return lambda row: True
+    column, op, threshold = parse_row_filter(where)
+    if column not in header:
+        raise MolseikoError(f"{path}: no column {column!r} to filter on ({', '.join(header)})")
+    at, compare = header.index(column), _COMPARISONS[op]
+
+    def keep(row: list[str]) -> bool:
+        try:
+            value = float(row[at])
+        except ValueError:
+            return False
+        return value == value and compare(value, threshold)
+
+    return keep
 
 
 def is_sequence_data(path: str | Path) -> bool:

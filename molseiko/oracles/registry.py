@@ -32,6 +32,7 @@ def known_objectives() -> dict[str, str]:
         "Ehrlich holo function over protein letters (max 1)"
     )
     known["esm (TOML)"] = "ESM-2 masked-marginal or pseudo-likelihood score vs a wild type"
+    known["simulator (TOML)"] = "a fitted landscape simulator (molseiko fit-simulator), e.g. GFP"
     known["lab"] = "the wet lab: `molseiko propose` / `ingest` rounds (lab:minimize: low is good)"
     known.update({f"tdc:{name}": text for name, text in _pmo_tasks().items()})
     known.update({name: text for name, text in _pmo_tasks().items() if name not in known})
@@ -133,6 +134,8 @@ def _load_toml_objective(path: Path) -> Oracle:
             return _vina_from_table(spec, path, name)
         if spec["oracle"] == "esm":
             return _esm_from_table(spec, path, name)
+        if spec["oracle"] == "simulator":
+            return _simulator_from_table(spec, path, name)
         return _component_oracle(spec, path)
     components = []
     for i, table in enumerate(spec["component"]):
@@ -237,6 +240,18 @@ def _esm_from_table(table: dict, path: Path, name: str) -> Oracle:
         table.get("device", "cpu"),
         name=name,
     )
+
+
+def _simulator_from_table(table: dict, path: Path, name: str) -> Oracle:
+    """`oracle = "simulator"`: `path` to a landscape simulator made by `molseiko fit-simulator`."""
+    from molseiko.oracles.landscape import LandscapeSimulator, SimulatorOracle
+
+    if "path" not in table:
+        raise MolseikoError(f'{path}: a simulator oracle needs `path = "simulator.npz"`')
+    file = Path(table["path"]).expanduser()
+    if not file.is_absolute():
+        file = path.parent / file
+    return SimulatorOracle(LandscapeSimulator.load(file), name, table.get("description", ""))
 
 
 def _external_from_table(table: dict, path: Path, name: str) -> Oracle:
