@@ -40,8 +40,8 @@ def pretrain(args, out: Path) -> Path:
     model = out / "runs" / f"ehrlich_L{args.length}.pt"
     command = [
         sys.executable, "-m", "molseiko.cli", "pretrain", "--data", str(fasta),
-        "--out", str(model), "--preset", "protein_small", "--batch-size", "64",
-        "--max-minutes", str(args.pretrain_minutes), "--lr", "2e-3", "--seed", "0",
+        "--out", str(model), "--preset", "protein_compact", "--batch-size", "64",
+        "--max-minutes", str(args.pretrain_minutes), "--lr", "3e-3", "--seed", "0",
     ]  # fmt: skip
     subprocess.run(command, check=True)
     return model
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["ucb", "greedy", "pretrained", "ga"])
     parser.add_argument("--pretrain-sequences", type=int, default=20_000)
-    parser.add_argument("--pretrain-minutes", type=float, default=15.0)
+    parser.add_argument("--pretrain-minutes", type=float, default=20.0)
     parser.add_argument("--model", type=Path, default=None, help="skip pretraining")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()

@@ -71,7 +71,8 @@ def pretrain(
     out: Path = typer.Option(..., help="Where to write the model checkpoint (.pt)."),
     test_idx: Path = typer.Option(None, help="JSON list of 0-based rows to hold out."),
     preset: str = typer.Option(
-        None, help="Model size: zinc_small (molecules), protein_small (proteins) or tiny."
+        None,
+        help="Model size: zinc_small (molecules), protein_small, protein_compact (proteins), tiny.",
     ),
     max_steps: int = typer.Option(200_000, help="Stop after this many optimizer steps."),
     max_minutes: float = typer.Option(110.0, help="Stop after this much wall time."),
@@ -104,6 +105,7 @@ def pretrain(
     presets = {
         "zinc_small": DenoiserConfig.zinc_small,
         "protein_small": DenoiserConfig.protein_small,
+        "protein_compact": DenoiserConfig.protein_compact,
         "tiny": DenoiserConfig.tiny,
     }
     proteins = is_sequence_data(data)

@@ -52,10 +52,7 @@ def model_from_state(state: dict) -> MaskedDiffusion:
     return model
 
 
-def load_model(
-    path: str | Path | None = None, device: str | torch.device = "cpu"
-) -> MaskedDiffusion:
-    """Load a checkpoint (default: the shipped ZINC250k model) in eval mode on `device`."""
+def _read_state(path: str | Path | None) -> dict:
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         raise MolseikoError(f"{path}: no such checkpoint (train one with `molseiko pretrain`)")
@@ -65,4 +62,20 @@ def load_model(
         raise MolseikoError(f"{path}: cannot read checkpoint ({err.__class__.__name__})") from None
     if "model" in state and "format" not in state:  # a training state written by `pretrain`
         state = state["model"]
-    return model_from_state(state).to(device).eval()
+    return state
+
+
+def load_model(
+    path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> MaskedDiffusion:
+    """Load a checkpoint (default: the shipped ZINC250k model) in eval mode on `device`."""
+    return model_from_state(_read_state(path)).to(device).eval()
+
+
+def checkpoint_domain(path: str | Path | None = None) -> str:
+    """The design domain ("molecule" or "protein") of a checkpoint, without building the model."""
+    state = _read_state(path)
+    try:
+        return tokenizer_from_state(state["tokenizer"]).domain
+    except (KeyError, ValueError) as err:
+        raise MolseikoError(f"{path}: not a molseiko checkpoint ({err})") from None

@@ -24,6 +24,11 @@ class DenoiserConfig:
     """Longest sequence the positional embedding covers."""
     dropout: float = 0.0
     """Dropout inside the encoder layers during training."""
+    conv_kernel: int = 0
+    """If > 0, a width-`conv_kernel` convolution over the token embeddings is added to the input,
+    so each position sees its neighbours' tokens before any attention: local constraints (which
+    residue may follow which) are then learned in a few thousand steps instead of waiting for
+    attention to discover adjacency from learned absolute positions. 0: none (the SELFIES model)."""
 
     @classmethod
     def zinc_small(cls) -> DenoiserConfig:
@@ -35,6 +40,14 @@ class DenoiserConfig:
         """About 0.8M parameters over sequences up to 512 residues (attention grows with length:
         about 0.4 GFLOP per forward pass of a 237-residue GFP on this width)."""
         return cls(d_model=128, n_layers=4, n_heads=4, d_ff=512, max_len=512, dropout=0.0)
+
+    @classmethod
+    def protein_compact(cls) -> DenoiserConfig:
+        """About 0.1M parameters: 4x fewer FLOPs per step than `protein_small`, for short synthetic
+        sequences (Ehrlich functions) where many optimizer steps matter more than width."""
+        return cls(
+            d_model=64, n_layers=2, n_heads=4, d_ff=256, max_len=512, dropout=0.0, conv_kernel=3
+        )
 
     @classmethod
     def tiny(cls) -> DenoiserConfig:
@@ -55,6 +68,13 @@ class TransformerDenoiser(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.max_len, config.d_model)
+        self.local = (
+            nn.Conv1d(
+                config.d_model, config.d_model, config.conv_kernel, padding=config.conv_kernel // 2
+            )
+            if config.conv_kernel
+            else None
+        )
         layer = nn.TransformerEncoderLayer(
             config.d_model,
             config.n_heads,
@@ -87,5 +107,10 @@ class TransformerDenoiser(nn.Module):
         """
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         hidden = self.token_embedding(tokens) + self.position_embedding(positions)[None]
+        if self.local is not None:
+            # Padding enters the convolution as zeros, exactly like the edge of the sequence,
+            # so a design's logits do not depend on how long its batch was padded.
+            quiet = hidden.masked_fill(padding[..., None], 0.0).transpose(1, 2)
+            hidden = hidden + self.local(quiet)[..., : tokens.shape[1]].transpose(1, 2)
         hidden = self.encoder(hidden, src_key_padding_mask=padding)
         return self.head(self.norm(hidden))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from molseiko.diffusion.checkpoint import load_model
+from molseiko.diffusion.checkpoint import checkpoint_domain
 from molseiko.domains.base import Domain, get_domain
 from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
@@ -102,7 +102,7 @@ def ingest(run_dir: str | Path, path: str | Path, column: str = "value") -> Inge
     oracle = resolve_objective(config.objective)
     if not isinstance(oracle, LabOracle):
         raise MolseikoError(_not_lab(run_dir, oracle))
-    domain = get_domain(load_model(config.model or None).tokenizer.domain)
+    domain = get_domain(checkpoint_domain(config.model or None))
     ledger = Ledger(run_dir / "ledger.sqlite")
     try:
         return _ingest(run_dir, ledger, oracle, domain, Path(path), column)

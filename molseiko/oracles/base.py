@@ -44,6 +44,12 @@ class Oracle(ABC):
     def measure(self, designs: Sequence[str]) -> tuple[np.ndarray, list[str | None]]:
         """Raw values (`N`, NaN on failure) and failure reasons."""
 
+    def for_worker(self) -> Oracle:
+        """This oracle as one worker of a `ParallelOracle` should run it: an oracle that spreads
+        its own work over the machine (docking) returns a one-process version, so N workers do
+        not each start a machine-wide pool."""
+        return self
+
     def __call__(self, designs: Sequence[str]) -> OracleResult:
         designs = list(designs)
         try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,6 +60,11 @@ class CompositeOracle(Oracle):
     def measure(self, designs):
         result = self(designs)
         return result.raw, result.failures
+
+    def for_worker(self) -> CompositeOracle:
+        worker = copy.copy(self)
+        worker.components = [replace(c, oracle=c.oracle.for_worker()) for c in self.components]
+        return worker
 
     def __call__(self, designs: Sequence[str]) -> OracleResult:
         designs = list(designs)

@@ -19,6 +19,7 @@ reason. The raw value is the best Vina energy in kcal/mol; lower is better, so t
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import os
@@ -127,9 +128,19 @@ class VinaOracle(Oracle):
             self._write_poses(designs, raw, poses)
         return raw, failures
 
+    def for_worker(self) -> VinaOracle:
+        """One ligand at a time: each chunk a worker gets runs in one child process (so the
+        timeout can kill a hung Vina), which costs a process start and the grid maps once per
+        chunk; give docking an `oracle_chunk` of several ligands per worker. (A child kept alive
+        across chunks would stop the worker from ever exiting.)"""
+        worker = copy.copy(self)
+        worker.workers, worker._executor = 1, None
+        return worker
+
     def _collect(self, future: Future):
+        times_out = self._executor is None or isinstance(self._executor, _TimeoutPool)
         try:
-            return future.result(timeout=None if self._executor is None else self.timeout)
+            return future.result(timeout=None if times_out else self.timeout)
         except (TimeoutError, FutureTimeout):
             return np.nan, f"docking timed out after {self.timeout:g} s", None, 0.0
         except Exception as err:  # a killed or crashed worker fails this ligand only
@@ -138,6 +149,8 @@ class VinaOracle(Oracle):
     def _write_poses(self, designs, raw, poses) -> None:
         from rdkit import Chem
 
+        if all(block is None for block in poses):
+            return  # no empty files: an SDF reader refuses them
         self.poses.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = self.poses / f"poses_{stamp}_{os.getpid()}_{uuid.uuid4().hex[:8]}.sdf"
@@ -173,7 +186,9 @@ def _vina_for(target: DockingTarget):
     if target not in _VINA:
         from vina import Vina
 
-        engine = Vina(sf_name="vina", cpu=1, seed=target.seed, verbosity=0)
+        # Vina reads seed 0 as "draw a random seed": it would dock reproducibly within one
+        # process but differently in each worker. Every target seed maps to a fixed one.
+        engine = Vina(sf_name="vina", cpu=1, seed=target.seed + 1, verbosity=0)
         engine.set_receptor(target.receptor)
         engine.compute_vina_maps(center=list(target.center), box_size=list(target.size))
         _VINA[target] = engine

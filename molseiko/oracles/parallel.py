@@ -4,7 +4,9 @@
 "processes:N" and "threads:N" use a local pool; "tcp://host:port" (any Dask address) uses a Dask
 distributed cluster (`pip install molseiko[dask]`). Workers get the objective's spec string and
 build the oracle themselves (once per worker process), so nothing needs to pickle; a spec naming a
-file (TOML, plugin, assay table) must be readable at the same path on the workers.
+file (TOML, plugin, assay table) must be readable at the same path on the workers, and a docking
+oracle's poses folder (RUN/poses) writable there. Each worker runs the oracle's `for_worker()`
+form: docking docks one ligand at a time per worker instead of starting its own machine-wide pool.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class ParallelOracle(Oracle):
         self.name, self.direction = oracle.name, oracle.direction
         self.cost, self.description = oracle.cost, oracle.description
         self.deterministic = oracle.deterministic
+        if hasattr(oracle, "poses"):
+            self.poses = oracle.poses
+            """Folder the workers write docked poses into (the same path on every worker)."""
 
     def measure(self, designs: Sequence[str]):
         designs = list(designs)
@@ -46,7 +51,10 @@ class ParallelOracle(Oracle):
         if self.spec is None:
             futures = [self.executor.submit(self.oracle.measure, chunk) for chunk in chunks]
         else:
-            futures = [self.executor.submit(_measure_spec, self.spec, chunk) for chunk in chunks]
+            poses = str(self.poses) if getattr(self, "poses", None) else None
+            futures = [
+                self.executor.submit(_measure_spec, self.spec, chunk, poses) for chunk in chunks
+            ]
         raw, failures, lost = [], [], 0
         for chunk, future in zip(chunks, futures, strict=True):
             try:
@@ -73,11 +81,14 @@ class ParallelOracle(Oracle):
 def _worker_oracle(spec: str) -> Oracle:
     from molseiko.oracles.registry import resolve_objective
 
-    return resolve_objective(spec)
+    return resolve_objective(spec).for_worker()
 
 
-def _measure_spec(spec: str, designs: list[str]):
-    return _worker_oracle(spec).measure(designs)
+def _measure_spec(spec: str, designs: list[str], poses: str | None = None):
+    oracle = _worker_oracle(spec)
+    if poses is not None and hasattr(oracle, "poses"):
+        oracle.poses = Path(poses)
+    return oracle.measure(designs)
 
 
 def parallel(spec: str, scheduler: str, chunk_size: int = 1) -> Oracle:

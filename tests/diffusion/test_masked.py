@@ -195,3 +195,20 @@ def test_decode_flags_invalid_designs(small_model):
         1,
     )
     assert small_model.decode(paths) == [None, "CC"]
+
+
+def test_local_convolution_ignores_padding_and_old_configs_load():
+    from molseiko.diffusion.denoiser import DenoiserConfig, TransformerDenoiser
+
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=16, conv_kernel=3)
+    model = TransformerDenoiser(9, config).eval()
+    tokens = torch.tensor([[3, 4, 5, 6]])
+    padded = torch.tensor([[3, 4, 5, 6, 0, 0], [3, 4, 5, 6, 7, 8]])
+    mask = torch.tensor([[False] * 4 + [True] * 2, [False] * 6])
+    alone = model(tokens, torch.zeros(1, 4, dtype=torch.bool))
+    together = model(padded, mask)
+    torch.testing.assert_close(together[0, :4], alone[0], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(together[1, 3], alone[0, 3])  # a real right neighbour is seen
+    saved = {k: v for k, v in vars(DenoiserConfig.zinc_small()).items() if k != "conv_kernel"}
+    assert TransformerDenoiser(9, DenoiserConfig(**saved)).local is None

@@ -73,3 +73,28 @@ def test_shipped_targets_resolve_and_bad_specs_are_one_line(tmp_path):
     with pytest.raises(Exception, match="no receptor file"):
         resolve_objective(str(spec))
     assert prepare_ligand("C1=CC=CC=C1")[1] is None
+
+
+def test_scheduled_docking_runs_one_ligand_per_worker_and_keeps_poses(tmp_path):
+    from molseiko.oracles.parallel import parallel
+
+    assert VinaOracle(small_target(), workers=4, timeout=120).for_worker().workers == 1
+
+    spec = tmp_path / "parp1_small.toml"
+    spec.write_text(
+        f'oracle = "vina"\nreceptor = "{PARP1 / "receptor.pdbqt.gz"}"\n'
+        "center = [26.413, 11.282, 27.238]\nsize = [12.0, 12.0, 12.0]\nexhaustiveness = 1\n"
+    )
+    ligands = ["CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC", "not_a_smiles"]
+    serial = VinaOracle(small_target(), workers=1, timeout=120)(ligands)
+    oracle = parallel(str(spec), "processes:2", 1)
+    assert oracle.poses is None  # a campaign points it at RUN/poses
+    oracle.poses = tmp_path / "poses"
+    try:
+        result = oracle(ligands)
+    finally:
+        oracle.executor.shutdown()
+    np.testing.assert_allclose(result.raw[:2], serial.raw[:2])  # seeded: the same energies
+    assert result.failures[2] == "invalid SMILES"
+    poses = [m for f in (tmp_path / "poses").glob("*.sdf") for m in Chem.SDMolSupplier(str(f))]
+    assert sorted(m.GetProp("smiles") for m in poses) == sorted(ligands[:2])
