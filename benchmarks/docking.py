@@ -56,7 +56,12 @@ def speed(target_name: str, n: int, out: Path, levels=(1, 4, 8)) -> pd.DataFrame
             )
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    frame.to_csv(out / "docking_speed.csv", index=False)
+    previous = out / "docking_speed.csv"
+    if previous.is_file():  # keep the levels not measured this time
+        kept = pd.read_csv(previous)
+        frame = pd.concat([kept[~kept.exhaustiveness.isin(levels)], frame], ignore_index=True)
+    frame = frame.sort_values("exhaustiveness", kind="stable")
+    frame.to_csv(previous, index=False)
     summary = frame.groupby("exhaustiveness").agg(
         median_seconds=("seconds", "median"),
         mean_energy=("energy", "mean"),
@@ -66,15 +71,24 @@ def speed(target_name: str, n: int, out: Path, levels=(1, 4, 8)) -> pd.DataFrame
     return frame
 
 
-def campaign(target_name: str, out: Path, budget: int, batch: int, workers: int) -> pd.DataFrame:
+def campaign(
+    target_name: str,
+    out: Path,
+    budget: int,
+    batch: int,
+    workers: int,
+    variants=("ucb", "pretrained"),
+) -> pd.DataFrame:
     from rdkit import Chem
 
     from molseiko.engine.build import build_campaign
     from molseiko.engine.config import CampaignConfig
     from molseiko.engine.report import top_k_mean
 
-    rows = []
-    for variant in ("ucb", "pretrained"):
+    table = out / "docking_campaign.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
+    rows = [row for row in rows if row["variant"] not in variants]
+    for variant in variants:
         run_dir = out / "runs" / f"dock-{target_name}-{variant}-0"
         config = CampaignConfig(
             objective=f"dock:{target_name}", budget=budget, batch_size=batch, variant=variant
@@ -102,9 +116,8 @@ def campaign(target_name: str, out: Path, budget: int, batch: int, workers: int)
             }
         )
         print(rows[-1], flush=True)
-    frame = pd.DataFrame(rows)
-    frame.to_csv(out / "docking_campaign.csv", index=False)
-    return frame
+        pd.DataFrame(rows).to_csv(table, index=False)
+    return pd.DataFrame(rows)
 
 
 def plot(out: Path) -> None:
@@ -149,13 +162,14 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", default=["ucb", "pretrained"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if "speed" in args.parts:
         speed(args.target, args.n, args.out, args.exhaustiveness)
     if "campaign" in args.parts:
-        campaign(args.target, args.out, args.budget, args.batch_size, args.workers)
+        campaign(args.target, args.out, args.budget, args.batch_size, args.workers, args.variants)
     plot(args.out)
 
 

@@ -167,3 +167,27 @@ def test_pretrain_on_protein_fasta_then_sample_sequences(tmp_path):
     result = runner.invoke(app, ["pretrain", "--data", str(bad), "--out", str(tmp_path / "b.pt")])
     assert result.exit_code == 1
     assert "record 2 (b): residue 3 is 'X' (unknown)" in result.output
+
+
+def test_fit_simulator_cli_writes_a_simulator_the_score_command_uses(tmp_path):
+    import numpy as np
+
+    wild = "MKTAYIAKQR"
+    rng = np.random.default_rng(0)
+    rows = ["sequence,brightness"]
+    for _ in range(1500):
+        letters = list(wild)
+        for i in rng.choice(len(wild), rng.integers(0, 4), replace=False):
+            letters[i] = "ACDEFGHIKLMNPQRSTVWY"[rng.integers(20)]
+        value = 3.5 - 0.4 * sum(a != b for a, b in zip(letters, wild, strict=True))
+        rows.append(f"{''.join(letters)},{value}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "wt.fasta").write_text(f">wt\n{wild}\n")
+    args = ["fit-simulator", "--data", str(tmp_path / "t.csv"), "--wild-type"]
+    args += [str(tmp_path / "wt.fasta"), "--column", "brightness", "--members", "2"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "sim.npz")])
+    assert result.exit_code == 0, result.output
+    r2 = float(re.search(r"holdout_r2=([-0-9.e]+)", result.output).group(1))
+    assert r2 > 0.9  # an additive landscape inside the sigmoid's range
+    result = runner.invoke(app, [*args[:-4], "--column", "nope", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "no 'nope' column" in result.output
