@@ -100,6 +100,7 @@ def run(args, model: Path, out: Path) -> pd.DataFrame:
                     history = [value for _, value, _ in campaign.ledger.measurements()]
             values = np.array(history, float)
             best = np.fmax.accumulate(np.nan_to_num(values, nan=0.0))
+            reached = np.flatnonzero(best >= best[-1])
             solved = np.flatnonzero(best >= 1.0)
             rows.append(
                 {
@@ -108,6 +109,9 @@ def run(args, model: Path, out: Path) -> pd.DataFrame:
                     "calls": len(values),
                     "best": float(best[-1]),
                     "calls_to_solve": int(solved[0]) + 1 if len(solved) else None,
+                    "calls_to_best": int(reached[0]) + 1,
+                    "top10": float(np.sort(np.nan_to_num(values, nan=0.0))[-10:].mean()),
+                    "last_batch_mean": float(np.nan_to_num(values[-args.batch_size :]).mean()),
                     "infeasible_share": float(np.isnan(values).mean()),
                     "curve": ";".join(f"{v:.3f}" for v in best[9::10]),
                 }
