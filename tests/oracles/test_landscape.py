@@ -93,3 +93,20 @@ def test_pretraining_row_filter(tmp_path):
             parse_row_filter(bad)
     with pytest.raises(MolseikoError, match="no column 'c'"):
         read_sequences(tmp_path / "t.csv", "c>1")
+
+
+def test_shipped_gfp_simulator_separates_bright_from_dark_variants():
+    import pandas as pd
+
+    from molseiko.oracles.registry import ORACLE_DIR
+
+    root = ORACLE_DIR.parent
+    table = pd.read_csv(root / "data/protein/gfp/avgfp_variants_sequences.csv.gz")
+    table = table[~table.sequence.str.contains(r"\*", regex=True) & (table.num_mutations == 3)]
+    ranked = table.sort_values("medianBrightness")
+    dark, bright = list(ranked.sequence[:50]), list(ranked.sequence[-50:])
+    oracle = resolve_objective(str(root / "oracles/examples/gfp_simulator.toml"))
+    result = oracle([*dark, *bright, oracle.simulator.wild_type])
+    assert np.isfinite(result.raw).all()  # measured variants are inside its domain
+    assert np.mean(result.raw[50:100]) - np.mean(result.raw[:50]) > 1.5  # log10 units
+    assert 3.5 < result.raw[-1] < 4.1  # the wild type: measured 3.72
