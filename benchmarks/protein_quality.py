@@ -42,6 +42,7 @@ def main() -> None:
         "--data", type=Path, default=ROOT / "data/protein/gfp/avgfp_variants_sequences.csv.gz"
     )
     parser.add_argument("--where", default="medianBrightness>=2.5", help="the family's rows")
+    parser.add_argument("--wild-type", type=Path, default=ROOT / "data/protein/gfp/avGFP_wt.fasta")
     parser.add_argument(
         "--simulator", type=Path, default=ROOT / "data/models/gfp_brightness_simulator.npz"
     )
@@ -55,16 +56,13 @@ def main() -> None:
 
     from molseiko.diffusion.checkpoint import load_model
     from molseiko.diffusion.training import read_sequences
-    from molseiko.domains.protein import canonical_sequence
+    from molseiko.domains.protein import canonical_sequence, read_fasta
 
     family = [
         s for _, s in read_sequences(args.data, args.where) if canonical_sequence(s) is not None
     ]
     every = {s for _, s in read_sequences(args.data)}
-    wild = family[0] if args.where is None else None
-    from molseiko.domains.protein import read_fasta
-
-    wild = read_fasta(ROOT / "data/protein/gfp/avGFP_wt.fasta")[0][1] if wild is None else wild
+    wild = read_fasta(args.wild_type)[0][1]
     length = len(wild)
 
     model = load_model(args.model)
