@@ -28,6 +28,9 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/model_quality.py --n 10000 --out benchmarks/results
 	$(BIN)/python benchmarks/feedback_efficiency.py --budget 1000 --batch-size 100 --out benchmarks/results
+	$(BIN)/python benchmarks/docking.py --parts speed campaign --target parp1
+	$(BIN)/python benchmarks/ehrlich.py --length 32 --motifs 2 --budget 1000 --seeds 0 1 2
+	$(BIN)/python benchmarks/protein_quality.py --n 300
 
 # The command that made data/models/selfies_zinc250k.pt (see data/models/README.md).
 pretrain-selfies: install
