@@ -6,6 +6,7 @@ import copy
 import csv
 import json
 import math
+import operator
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -356,12 +357,7 @@ def load_sequence_data(
     return TrainingData(tokenizer, train, valid, summary)
 
 
-_COMPARISONS = {
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-}
+_COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
 def parse_row_filter(text: str) -> tuple[str, str, float]:

@@ -138,9 +138,8 @@ class VinaOracle(Oracle):
         return worker
 
     def _collect(self, future: Future):
-        times_out = self._executor is None or isinstance(self._executor, _TimeoutPool)
         try:
-            return future.result(timeout=None if times_out else self.timeout)
+            return future.result(timeout=None if self._executor is None else self.timeout)
         except (TimeoutError, FutureTimeout):
             return np.nan, f"docking timed out after {self.timeout:g} s", None, 0.0
         except Exception as err:  # a killed or crashed worker fails this ligand only

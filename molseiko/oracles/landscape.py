@@ -166,6 +166,22 @@ class LandscapeSimulator:
             meta,
         )
 
+    def out_of_domain(self, substitutions: list[int]) -> str | None:
+        """Why the simulator cannot score a variant (given as substitution indices), or None."""
+        unseen = [i for i in substitutions if not self.observed[i]]
+        if unseen:
+            i = unseen[0]
+            return (
+                f"substitution {self.wild_type[i // 20]}{i // 20}{AMINO_ACIDS[i % 20]} was never "
+                "measured: outside the simulator's domain"
+            )
+        if len(substitutions) > self.max_substitutions:
+            return (
+                f"{len(substitutions)} substitutions, more than any measured variant "
+                f"({self.max_substitutions}): outside the simulator's domain"
+            )
+        return None
+
     def predict(self, substitutions: list[list[int]]) -> np.ndarray:
         """`members x N` predictions for variants given as substitution indices."""
         latent = np.stack([self.theta[:, s].sum(1) for s in substitutions], axis=1)
@@ -233,19 +249,8 @@ class SimulatorOracle(Oracle):
                 failures[n] = f"length {len(sequence)}, the simulated wild type has {len(wild)}"
             else:
                 index = substitution_index(wild, sequence)
-                unseen = [i for i in index if not self.simulator.observed[i]]
-                if unseen:
-                    i = unseen[0]
-                    failures[n] = (
-                        f"substitution {wild[i // 20]}{i // 20}{AMINO_ACIDS[i % 20]} was never "
-                        "measured: outside the simulator's domain"
-                    )
-                elif len(index) > self.simulator.max_substitutions:
-                    failures[n] = (
-                        f"{len(index)} substitutions, more than any measured variant "
-                        f"({self.simulator.max_substitutions}): outside the simulator's domain"
-                    )
-                else:
+                failures[n] = self.simulator.out_of_domain(index)
+                if failures[n] is None:
                     ok.append(n)
                     indices.append(index)
         if ok:
@@ -300,7 +305,7 @@ def fit_from_table(
             wild_type, [sequences[i] for i in train], values[train], members, epochs, seed
         )
         index = [substitution_index(check.wild_type, sequences[i]) for i in test]
-        inside = np.array([bool(check.observed[s].all()) if s else True for s in index])
+        inside = np.array([check.out_of_domain(s) is None for s in index])
         predictions = check.predict([s for s, ok in zip(index, inside, strict=True) if ok])
         mean, truth = predictions.mean(0), values[test][inside]
         report.update(

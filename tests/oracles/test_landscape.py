@@ -36,7 +36,7 @@ def test_fit_recovers_a_known_landscape_on_new_variants():
     train, test = _variants(3000, rng), _variants(300, rng)
     simulator = LandscapeSimulator.fit(WILD, train, _truth(train), members=3, epochs=300)
     index = [substitution_index(WILD, s) for s in test]
-    inside = [bool(simulator.observed[i].all()) if i else True for i in index]
+    inside = [simulator.out_of_domain(i) is None for i in index]
     predictions = simulator.predict([i for i, ok in zip(index, inside, strict=True) if ok]).mean(0)
     truth = _truth(test)[inside]
     assert np.mean(inside) > 0.9
