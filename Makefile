@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench pretrain-selfies pretrain-gfp simulator-gfp data
+.PHONY: install run test lint bench pretrain-selfies pretrain-graph pretrain-gfp simulator-gfp data
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ pretrain-selfies: install
 
 # The command that made data/models/protein_gfp.pt: the fluorescent avGFP variants (log10
 # brightness >= 2.5, the valley of the bimodal distribution), stop codons dropped.
+pretrain-graph: install
+	OMP_NUM_THREADS=2 $(BIN)/molseiko pretrain --model graph --data data/zinc250k/zinc250k.csv.gz \
+		--test-idx data/zinc250k/valid_idx_zinc250k.json \
+		--out data/models/graph_zinc250k.pt --preset zinc_graph \
+		--max-minutes 90 --seed 0 --device cpu
+
 pretrain-gfp: install
 	OMP_NUM_THREADS=1 $(BIN)/molseiko pretrain --data data/protein/gfp/avgfp_variants_sequences.csv.gz \
 		--where 'medianBrightness>=2.5' --skip-invalid --out data/models/protein_gfp.pt \

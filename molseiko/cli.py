@@ -70,9 +70,15 @@ def pretrain(
     ),
     out: Path = typer.Option(..., help="Where to write the model checkpoint (.pt)."),
     test_idx: Path = typer.Option(None, help="JSON list of 0-based rows to hold out."),
+    model: str = typer.Option(
+        "sequence",
+        help="sequence: masked diffusion over SELFIES or residues; graph: over atoms and bonds "
+        "(molecules only).",
+    ),
     preset: str = typer.Option(
         None,
-        help="Model size: zinc_small (molecules), protein_small, protein_compact (proteins), tiny.",
+        help="Model size: zinc_small (molecules), protein_small, protein_compact (proteins), "
+        "zinc_graph (graph model), tiny, graph_tiny.",
     ),
     max_steps: int = typer.Option(200_000, help="Stop after this many optimizer steps."),
     max_minutes: float = typer.Option(110.0, help="Stop after this much wall time."),
@@ -90,30 +96,53 @@ def pretrain(
         "'medianBrightness>=2.5' for the fluorescent variants. --test-idx then counts kept rows.",
     ),
 ):
-    """Pretrain a masked-diffusion model: SELFIES for SMILES data, residues for protein data."""
+    """Pretrain a masked-diffusion model: SELFIES (or atom-and-bond graphs, --model graph) for
+    SMILES data, residues for protein data."""
     import torch
 
     from molseiko.diffusion.denoiser import DenoiserConfig
+    from molseiko.diffusion.graph import GraphDenoiserConfig
     from molseiko.diffusion.training import (
         Pretrainer,
         TrainConfig,
         is_sequence_data,
+        load_graph_training_data,
         load_sequence_data,
         load_training_data,
     )
 
-    presets = {
-        "zinc_small": DenoiserConfig.zinc_small,
-        "protein_small": DenoiserConfig.protein_small,
-        "protein_compact": DenoiserConfig.protein_compact,
-        "tiny": DenoiserConfig.tiny,
-    }
+    if model not in ("sequence", "graph"):
+        raise MolseikoError(f"unknown --model {model!r} (known: sequence, graph)")
+    graph = model == "graph"
+    presets = (
+        {"zinc_graph": GraphDenoiserConfig.zinc_graph, "graph_tiny": GraphDenoiserConfig.tiny}
+        if graph
+        else {
+            "zinc_small": DenoiserConfig.zinc_small,
+            "protein_small": DenoiserConfig.protein_small,
+            "protein_compact": DenoiserConfig.protein_compact,
+            "tiny": DenoiserConfig.tiny,
+        }
+    )
     proteins = is_sequence_data(data)
-    preset = preset or ("protein_small" if proteins else "zinc_small")
+    if graph and proteins:
+        raise MolseikoError(f"{data}: graph models are for molecules; this is protein data")
+    default = "zinc_graph" if graph else ("protein_small" if proteins else "zinc_small")
+    preset = preset or default
     if preset not in presets:
-        raise MolseikoError(f"unknown preset {preset!r} (known: {', '.join(presets)})")
+        raise MolseikoError(
+            f"unknown preset {preset!r} for a {model} model (known: {', '.join(presets)})"
+        )
     torch.manual_seed(seed)
-    if proteins:
+    if graph:
+        if where is not None:
+            raise MolseikoError(
+                "--where filters protein tables; molecule data has no value columns"
+            )
+        prepared = load_graph_training_data(
+            data, test_idx, skip_invalid, seed=seed, max_atoms=presets[preset]().max_atoms
+        )
+    elif proteins:
         prepared = load_sequence_data(data, test_idx, skip_invalid, seed=seed, where=where)
     elif where is not None:
         raise MolseikoError("--where filters protein tables; molecule data has no value columns")
@@ -147,7 +176,7 @@ def pretrain(
         config,
         out,
         _device(device),
-        meta={**prepared.summary, "preset": preset, "seed": seed},
+        meta={**prepared.summary, "model": model, "preset": preset, "seed": seed},
     )
     if resume and trainer.resume():
         typer.echo(f"resuming from step {trainer.step}")

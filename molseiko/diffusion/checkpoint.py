@@ -1,4 +1,5 @@
-"""Saving and loading masked-diffusion checkpoints (plain tensors and builtins, weights_only)."""
+"""Saving and loading diffusion checkpoints (plain tensors and builtins, weights_only): token
+(SELFIES, amino-acid) and graph models, told apart by the checkpoint's format string."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from pathlib import Path
 import torch
 
 from molseiko.diffusion.denoiser import DenoiserConfig
+from molseiko.diffusion.graph import GraphDenoiserConfig, GraphDiffusion
 from molseiko.diffusion.masked import MaskedDiffusion
 from molseiko.diffusion.tokenizer import tokenizer_from_state
 from molseiko.errors import MolseikoError
 
 FORMAT = "molseiko.masked_diffusion.selfies/1"
+GRAPH_FORMAT = GraphDiffusion.checkpoint_format
+DiffusionModel = MaskedDiffusion | GraphDiffusion
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "data" / "models" / "selfies_zinc250k.pt"
 
 
@@ -26,10 +30,17 @@ def atomic_save(obj: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def model_state(model: MaskedDiffusion, meta: dict | None = None) -> dict:
+def build_model(tokenizer, config: DenoiserConfig | GraphDenoiserConfig) -> DiffusionModel:
+    """A fresh model of the family that `config` describes."""
+    if isinstance(config, GraphDenoiserConfig):
+        return GraphDiffusion(tokenizer, config)
+    return MaskedDiffusion(tokenizer, config)
+
+
+def model_state(model: DiffusionModel, meta: dict | None = None) -> dict:
     """Everything needed to rebuild `model`."""
     return {
-        "format": FORMAT,
+        "format": GRAPH_FORMAT if isinstance(model, GraphDiffusion) else FORMAT,
         "config": asdict(model.config),
         "tokenizer": model.tokenizer.state_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -37,17 +48,16 @@ def model_state(model: MaskedDiffusion, meta: dict | None = None) -> dict:
     }
 
 
-def save_model(model: MaskedDiffusion, path: str | Path, meta: dict | None = None) -> None:
+def save_model(model: DiffusionModel, path: str | Path, meta: dict | None = None) -> None:
     atomic_save(model_state(model, meta), path)
 
 
-def model_from_state(state: dict) -> MaskedDiffusion:
-    if state.get("format") != FORMAT:
-        raise MolseikoError(
-            f"not a molseiko SELFIES diffusion checkpoint (format {state.get('format')!r})"
-        )
+def model_from_state(state: dict) -> DiffusionModel:
+    configs = {FORMAT: DenoiserConfig, GRAPH_FORMAT: GraphDenoiserConfig}
+    if state.get("format") not in configs:
+        raise MolseikoError(f"not a molseiko diffusion checkpoint (format {state.get('format')!r})")
     tokenizer = tokenizer_from_state(state["tokenizer"])
-    model = MaskedDiffusion(tokenizer, DenoiserConfig(**state["config"]))
+    model = build_model(tokenizer, configs[state["format"]](**state["config"]))
     model.load_state_dict(state["state_dict"])
     return model
 
@@ -67,7 +77,7 @@ def _read_state(path: str | Path | None) -> dict:
 
 def load_model(
     path: str | Path | None = None, device: str | torch.device = "cpu"
-) -> MaskedDiffusion:
+) -> DiffusionModel:
     """Load a checkpoint (default: the shipped ZINC250k model) in eval mode on `device`."""
     return model_from_state(_read_state(path)).to(device).eval()
 

@@ -83,6 +83,11 @@ class MaskedDiffusion(nn.Module):
         with torch.no_grad():
             self.length_logits.copy_((counts[: self.config.max_len] + pseudo_count).log())
 
+    def collate(self, sequences: Sequence[Sequence[int]]):
+        """A training batch on this model's device, and the number of tokens it holds."""
+        tokens, lengths = self.tokenizer.pad(sequences)
+        return (tokens.to(self.device), lengths.to(self.device)), int(lengths.sum())
+
     # ---- denoiser ---------------------------------------------------------------------------
     def token_log_probs(self, state: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """Per-position token log-probabilities, never the pad or mask token.

@@ -135,6 +135,10 @@ TOKENIZERS = {"selfies": SelfiesTokenizer, "amino_acid": AminoAcidTokenizer}
 def tokenizer_from_state(state: dict) -> SelfiesTokenizer:
     """The tokenizer a checkpoint saved (checkpoints without a kind are SELFIES)."""
     kind = state.get("kind", "selfies")
+    if kind == "atoms_bonds":  # graph models' atom and bond vocabulary
+        from molseiko.diffusion.graph_vocab import AtomBondVocabulary
+
+        return AtomBondVocabulary.from_state_dict(state)
     if kind not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer kind {kind!r} in checkpoint")
     return TOKENIZERS[kind].from_state_dict(state)

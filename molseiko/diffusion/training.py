@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_state
+from molseiko.diffusion.checkpoint import atomic_save, build_model, model_from_state, model_state
 from molseiko.diffusion.denoiser import DenoiserConfig
-from molseiko.diffusion.masked import MaskedDiffusion
+from molseiko.diffusion.graph import GraphDenoiserConfig
+from molseiko.diffusion.graph_vocab import AtomBondVocabulary
 from molseiko.diffusion.tokenizer import SelfiesTokenizer
 from molseiko.domains.molecule import to_selfies
 from molseiko.errors import MolseikoError
@@ -46,7 +47,10 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0
     """Wall time between resumable checkpoints."""
     seed: int = 0
-    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig.zinc_small)
+    denoiser: DenoiserConfig | GraphDenoiserConfig = field(
+        default_factory=DenoiserConfig.zinc_small
+    )
+    """The model: a token denoiser (SELFIES, amino acids) or a graph denoiser."""
 
 
 @dataclass
@@ -105,7 +109,8 @@ def learning_rate(config: TrainConfig, step: int, elapsed_minutes: float) -> flo
 
 
 class Pretrainer:
-    """Trains a MaskedDiffusion on token sequences with periodic, resumable checkpoints.
+    """Trains a diffusion model (token sequences or graphs, as `config.denoiser` says) with
+    periodic, resumable checkpoints.
 
     Writes `out` (the EMA model, loadable by `load_model`), `out.train.pt` (resumable state) and
     `out.curve.csv` (the training curve).
@@ -128,7 +133,7 @@ class Pretrainer:
         self.device = torch.device(device)
         self.meta = meta or {}
         torch.manual_seed(config.seed)
-        self.model = MaskedDiffusion(tokenizer, config.denoiser).to(self.device)
+        self.model = build_model(tokenizer, config.denoiser).to(self.device)
         self.model.fit_length_distribution(
             torch.tensor([len(s) for s in train], device=self.device)
         )
@@ -180,13 +185,13 @@ class Pretrainer:
         """Negative ELBO per token of the EMA model on a fixed held-out subset, fixed noise."""
         generator = torch.Generator(device=self.device).manual_seed(1234)
         subset = self.valid[: self.config.eval_size]
-        total, tokens = 0.0, 0
+        total, units = 0.0, 0
         for start in range(0, len(subset), 256):
-            batch, lengths = self.model.tokenizer.pad(subset[start : start + 256])
-            loss = self.ema.loss(batch.to(self.device), lengths.to(self.device), generator)
-            total += loss.loss.item() * int(lengths.sum())
-            tokens += int(lengths.sum())
-        return total / max(tokens, 1)
+            batch, count = self.model.collate(subset[start : start + 256])
+            loss = self.ema.loss(*batch, generator)
+            total += loss.loss.item() * count
+            units += count
+        return total / max(units, 1)
 
     def run(self, progress: bool = True) -> dict:
         """Train until a budget runs out; returns the last curve row."""
@@ -214,10 +219,8 @@ class Pretrainer:
                 lr = learning_rate(config, self.step, self.elapsed / 60)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                batch, batch_lengths = self.model.tokenizer.pad([self.train[i] for i in indices])
-                loss = self.model.loss(
-                    batch.to(self.device), batch_lengths.to(self.device), self._device_generator()
-                ).loss
+                batch, _ = self.model.collate([self.train[i] for i in indices])
+                loss = self.model.loss(*batch, self._device_generator()).loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -269,11 +272,11 @@ class Pretrainer:
 
 @dataclass
 class TrainingData:
-    """Tokenized training and held-out molecules."""
+    """Tokenized (or graph-encoded) training and held-out designs."""
 
-    tokenizer: SelfiesTokenizer
-    train: list[list[int]]
-    valid: list[list[int]]
+    tokenizer: SelfiesTokenizer | AtomBondVocabulary
+    train: list
+    valid: list
     summary: dict
     """Row counts and sources, recorded in the checkpoint's metadata."""
 
@@ -312,6 +315,60 @@ def load_training_data(
         "max_length": max(len(s) for s in train),
     }
     return TrainingData(tokenizer, train, valid, summary)
+
+
+def load_graph_training_data(
+    path: str | Path,
+    test_indices: str | Path | None = None,
+    skip_invalid: bool = False,
+    valid_fraction: float = 0.05,
+    seed: int = 0,
+    max_atoms: int = 40,
+    min_type_count: int | None = None,
+) -> TrainingData:
+    """Read SMILES and hold out rows as `load_training_data` does, then encode molecules as
+    graphs over the training rows' atom types (those seen `min_type_count` times; default 100
+    from 10,000 training molecules on, else every type seen). Molecules with
+    a rarer atom type, more than `max_atoms` atoms, or that do not decode back to themselves are
+    left out and counted in the summary."""
+    from molseiko.domains.io import read_smiles
+    from molseiko.domains.molecule import to_mol
+
+    smiles = read_smiles(path)
+    held_out = held_out_rows(len(smiles), test_indices, valid_fraction, seed)
+    invalid = [row for row, smi in enumerate(smiles) if to_mol(smi) is None]
+    if invalid and not skip_invalid:
+        raise MolseikoError(
+            f"{path}: invalid SMILES at row {invalid[0] + 1}: {smiles[invalid[0]]!r} "
+            "(fix it or pass --skip-invalid)"
+        )
+    bad = set(invalid)
+    train_smiles = [s for r, s in enumerate(smiles) if r not in held_out and r not in bad]
+    valid_smiles = [s for r, s in enumerate(smiles) if r in held_out and r not in bad]
+    if not train_smiles:
+        raise MolseikoError(f"{path}: every molecule is held out; nothing left to train on")
+    if min_type_count is None:
+        min_type_count = 100 if len(train_smiles) >= 10_000 else 1
+    vocabulary = AtomBondVocabulary.from_smiles(train_smiles, min_type_count)
+    train_all = [vocabulary.encode(s, max_atoms) for s in train_smiles]
+    valid_all = [vocabulary.encode(s, max_atoms) for s in valid_smiles]
+    train = [g for g in train_all if g is not None]
+    valid = [g for g in valid_all if g is not None]
+    if not train:
+        raise MolseikoError(f"{path}: no molecule fits the graph vocabulary")
+    summary = {
+        "data": str(path),
+        "rows": len(smiles),
+        "invalid_skipped": len(invalid),
+        "train": len(train),
+        "valid": len(valid),
+        "train_not_encoded": len(train_all) - len(train),
+        "valid_out_of_vocabulary": len(valid_all) - len(valid),
+        "vocab_size": len(vocabulary),
+        "atom_types": " ".join(vocabulary.types),
+        "max_length": max(len(g) for g in train),
+    }
+    return TrainingData(vocabulary, train, valid, summary)
 
 
 def load_sequence_data(
