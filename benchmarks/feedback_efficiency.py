@@ -105,6 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     overrides = dict(_setting(item) for item in args.set)
     suffix = "".join(f"+{key}={value}" for key, value in overrides.items())
+    if args.model:  # another checkpoint (e.g. the graph model) is its own method label
+        suffix += f"@{Path(args.model).stem}"
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {
         "budget": args.budget,

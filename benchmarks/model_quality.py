@@ -1,8 +1,10 @@
-"""Sample quality and sampling speed of a pretrained SELFIES diffusion checkpoint.
+"""Sample quality and sampling speed of a pretrained diffusion checkpoint (SELFIES or graph).
 
-Writes `model_quality.csv` (generated samples vs the floor: a random training subset, both against
-the ZINC250k test split), `sampling_speed.csv`, `model_quality.png` (descriptor histograms) and
-`training_curve.png` into --out.
+Writes `{tag}model_quality.csv` (generated samples vs the floor: a random training subset, both
+against the ZINC250k test split), `{tag}sampling_speed.csv`, `{tag}model_quality.png` (descriptor
+histograms) and `{tag}training_curve.png` into --out. The tag is "" for the SELFIES model and
+"graph_" for a graph model, whose comparison drops stereochemistry (it does not generate any) and
+which also reports validity without its valence masks and with fragments allowed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 import torch
 
 from molseiko.diffusion.checkpoint import DEFAULT_MODEL, load_model
+from molseiko.diffusion.graph import GraphDiffusion
 from molseiko.domains.molecule import canonical_smiles
 from molseiko.domains.properties import PROPERTY_NAMES
 from molseiko.evaluation import load_reference, property_table, sample_quality
@@ -65,22 +68,31 @@ def main() -> None:
         "--test-idx", type=Path, default=ROOT / "data/zinc250k/valid_idx_zinc250k.json"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument(
+        "--ablation-n", type=int, default=2000, help="graph models: samples without valence masks"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     model = load_model(args.model)
+    graph = isinstance(model, GraphDiffusion)
+    tag = "graph_" if graph else ""
     rss_before = peak_rss_mb()
     speed = pd.DataFrame(sampling_speed(model, 1000, [16, 32], args.seed))
     speed["rss_before_mb"] = round(rss_before, 1)
-    speed.to_csv(args.out / "sampling_speed.csv", index=False)
+    speed.to_csv(args.out / f"{tag}sampling_speed.csv", index=False)
 
-    reference = load_reference(args.data, args.test_idx)
+    reference = load_reference(args.data, args.test_idx, stereo=model.stereochemistry)
     test, train = reference.test, reference.train
 
     generator = torch.Generator().manual_seed(args.seed + 1)
     start = time.perf_counter()
-    generated = model.decode(model.sample(args.n, args.steps, generator))
+    trajectory = model.sample(args.n, args.steps, generator)
+    generated = model.decode(trajectory)
     print(f"sampled {args.n} in {time.perf_counter() - start:.0f} s", flush=True)
+    extra = []
+    if graph:
+        extra = validity_ablation(model, trajectory, args.ablation_n, args.steps, args.seed)
     rng = np.random.default_rng(args.seed)
     floor = [canonical_smiles(train[i]) for i in rng.choice(len(train), args.n, replace=False)]
 
@@ -92,14 +104,42 @@ def main() -> None:
             {"set": name, "steps": args.steps if name == "model" else 0, **quality.as_row()}
         )
         print(rows[-1], flush=True)
-    pd.DataFrame(rows).to_csv(args.out / "model_quality.csv", index=False)
+    rows.extend(extra)
+    pd.DataFrame(rows).to_csv(args.out / f"{tag}model_quality.csv", index=False)
     pd.DataFrame({"smiles": [s or "" for s in generated]}).to_csv(
-        args.out / "samples.csv.gz", index=False
+        args.out / f"{tag}samples.csv.gz", index=False
     )
-    plot(generated, floor, reference.test_properties, args.out / "model_quality.png")
+    plot(generated, floor, reference.test_properties, args.out / f"{tag}model_quality.png")
     curve = args.model.with_name(args.model.stem + ".curve.csv")
     if curve.is_file():
-        plot_curve(pd.read_csv(curve), args.out / "training_curve.png")
+        plot_curve(pd.read_csv(curve), args.out / f"{tag}training_curve.png")
+
+
+def validity_ablation(model, trajectory, n: int, steps: int, seed: int) -> list[dict]:
+    """Validity of graph samples with and without valence masks, strict (one sanitizable
+    fragment) and with fragments allowed; rows for the quality table."""
+    rows = []
+    for masked in (True, False):
+        if masked:
+            sample = trajectory
+        else:
+            model.valence_mask = False
+            sample = model.sample(n, steps, torch.Generator().manual_seed(seed + 2))
+            model.valence_mask = True
+        graphs = model.graphs(sample)
+        strict = sum(model.tokenizer.to_design(g) is not None for g in graphs) / len(graphs)
+        loose = sum(model.tokenizer.to_design(g, connected=False) is not None for g in graphs)
+        rows.append(
+            {
+                "set": "valence_masks" if masked else "no_valence_masks",
+                "steps": steps,
+                "n": len(graphs),
+                "validity": strict,
+                "validity_fragments_allowed": loose / len(graphs),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
 
 
 def plot(generated, floor, test_properties, path: Path) -> None:
@@ -132,7 +172,7 @@ def plot_curve(curve: pd.DataFrame, path: Path) -> None:
     axis.plot(curve.minutes, curve.train_loss, label="train (running mean)")
     axis.plot(curve.minutes, curve.valid_loss, label="held-out (EMA weights)")
     axis.set_xlabel("minutes on 2 CPU cores")
-    axis.set_ylabel("negative ELBO, nats / token")
+    axis.set_ylabel("negative ELBO, nats / token (graph model: / atom)")
     axis.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -236,7 +236,7 @@ def evaluate_model(
     from molseiko.evaluation import load_reference, sample_quality
 
     diffusion = load_model(model, device=_device(device))
-    reference = load_reference(data, test_idx)
+    reference = load_reference(data, test_idx, stereo=diffusion.stereochemistry)
     generator = torch.Generator(device=diffusion.device).manual_seed(seed)
     with tqdm(total=n, unit="mol", desc="sampling") as bar:
         trajectory = diffusion.sample(n, steps, generator, progress=bar.update)

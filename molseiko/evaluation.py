@@ -106,12 +106,18 @@ class ReferenceSet:
     """Descriptors of the held-out molecules."""
 
 
-def load_reference(data, test_indices) -> ReferenceSet:
-    """Split a SMILES file by a JSON list of held-out rows (as `molseiko pretrain` does)."""
+def load_reference(data, test_indices, stereo: bool = True) -> ReferenceSet:
+    """Split a SMILES file by a JSON list of held-out rows (as `molseiko pretrain` does).
+
+    `stereo=False` compares with a model that does not generate stereochemistry (the graph
+    model): stereo marks are dropped from both sets, so a training molecule without its stereo
+    marks does not count as novel, and FCD compares like with like."""
     from molseiko.domains.io import read_row_indices, read_smiles
-    from molseiko.domains.molecule import canonical_smiles
+    from molseiko.domains.molecule import canonical_smiles, to_mol, to_smiles
 
     smiles = read_smiles(data)
+    if not stereo:
+        smiles = [to_smiles(to_mol(s), isomeric=False) or s for s in smiles]
     held_out = read_row_indices(test_indices)
     test = [s for i, s in enumerate(smiles) if i in held_out]
     train = [s for i, s in enumerate(smiles) if i not in held_out]

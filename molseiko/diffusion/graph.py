@@ -319,6 +319,8 @@ class GraphDiffusion(nn.Module):
     docstring); `valence_mask=False` samples without the valence limits (for measuring them)."""
 
     checkpoint_format = "molseiko.graph_diffusion.atoms_bonds/1"
+    stereochemistry = False
+    """Designs carry no stereo marks (compare with stereo-free references)."""
 
     def __init__(self, tokenizer: AtomBondVocabulary, config: GraphDenoiserConfig):
         super().__init__()

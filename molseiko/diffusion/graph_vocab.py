@@ -135,9 +135,10 @@ class AtomBondVocabulary:
             return None
         return graph
 
-    def to_design(self, graph: EncodedGraph) -> str | None:
-        """Canonical SMILES of a graph; None if RDKit cannot sanitize it or it falls apart into
-        several fragments (never repaired: a broken graph is an invalid design)."""
+    def to_design(self, graph: EncodedGraph, connected: bool = True) -> str | None:
+        """Canonical SMILES of a graph; None if RDKit cannot sanitize it or (with `connected`)
+        it falls apart into several fragments. Never repaired: a broken graph is an invalid
+        design, and no largest fragment is taken."""
         quiet = rdBase.BlockLogs()  # an invalid sample is flagged by None, not logged
         mol = Chem.RWMol()
         for type_id in graph.atoms:
@@ -151,7 +152,7 @@ class AtomBondVocabulary:
             Chem.SanitizeMol(mol)
         except Exception:  # valence, kekulization and other sanitization errors
             return None
-        if len(Chem.GetMolFrags(mol)) != 1:
+        if connected and len(Chem.GetMolFrags(mol)) != 1:
             return None
         if any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms()):
             return None

@@ -64,6 +64,9 @@ class MaskedDiffusion(nn.Module):
     under the same exact KL as the tokens.
     """
 
+    stereochemistry = True
+    """SELFIES carry stereo marks, so designs may have them."""
+
     def __init__(self, tokenizer: SelfiesTokenizer, config: DenoiserConfig):
         super().__init__()
         self.tokenizer = tokenizer
