@@ -1,21 +1,29 @@
 """Masked (absorbing-state) discrete diffusion over molecular graphs, with the policy interface.
 
 A molecule is a set of typed atoms and a symmetric matrix of bond orders. Generation is a
-(T+1)-step decision process:
+decision process of T + 1 steps:
 
 - step 0 draws the number of atoms N from a learnable distribution (fitted to the training data);
 - steps 1..T_a reveal the masked atom types (each masked atom w.p. q_t per step), with no bonds
   known yet;
-- steps T_a+1..T reveal the masked atom pairs as no bond, single, double or triple bond.
+- the following steps reveal the atom pairs as no bond, single, double or triple bond.
 
 Atoms first, then bonds, is itself an absorbing process (bonds are masked from t=0 to 1/2, atoms
 from 1/2 to 1), so the training loss is the sum of two MDLM ELBOs. It buys exact valence-aware
 sampling: when bonds are chosen every atom's type, and so its allowed valence, is known. An atom
-with R valence left and k pairs revealed in this step lets each of them take at most floor(R / k)
-bond orders; bond types past that limit get probability zero. The limit is a function of the
-state before the step and of which pairs the schedule reveals in it (the same under every model),
-so the masked distributions are the policy itself: log-probabilities and KLs stay exact, and no
-sampled molecule is repaired afterwards.
+with R valence left and k pairs revealed in the same step lets each of them take at most
+floor(R / k) bond orders; bond types past that limit get probability zero. The limit is a
+function of the state before the step and of which pairs the step reveals (the same under every
+model), so the masked distributions are the policy itself: log-probabilities and KLs stay exact,
+and no sampled molecule is repaired afterwards.
+
+Which pairs a bond step reveals is the schedule's choice, not the model's. The default,
+"round_robin", reveals one perfect matching of the atoms per step (the circle method: N - 1
+steps for even N): k is never above 1, so the limit is just the valence left, and each pair is
+decided knowing every bond already placed at both its atoms. With the "random" schedule of the
+training process (each pair w.p. q_t, T - T_a steps) an atom has several pairs decided at once;
+measured on an early checkpoint, 5% of 32-step samples were single connected molecules, against
+59% with round-robin steps (N - 1 of them, about as many forward passes).
 
 Per-step KLs: an atom step is `q * sum over masked atoms` of the atoms' KLs (the reveal draw is
 marginalized, as in the sequence model). A bond step's masks depend on which pairs are revealed,
@@ -26,6 +34,7 @@ decisions taken at the path's states.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +72,12 @@ class GraphDenoiserConfig:
     max_atoms: int = 40
     """Largest molecule the size distribution covers."""
     atom_step_share: float = 0.25
-    """Share of the T reverse steps spent on atom types (at least one); the rest reveal bonds."""
+    """Share of the T reverse steps spent on atom types (at least one)."""
+    bond_schedule: str = "round_robin"
+    """How the bond phase reveals atom pairs. "round_robin": one perfect matching per step
+    (the circle method over atom indices: N - 1 steps for even N, N for odd), so no atom has two
+    pairs decided at once and the valence masks never split an atom's valence. "random": each
+    masked pair w.p. q_t in each of the remaining T - T_a steps, as in the training process."""
     atom_loss_share: float = 0.25
     """Share of each training batch that trains the atom phase (the easier one)."""
 
@@ -203,6 +217,28 @@ def _path_lengths(bonded: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
     return distance.masked_fill(pad_pairs & ~eye, MAX_PATH + 1)
 
 
+@functools.cache
+def round_robin(n: int) -> torch.Tensor:
+    """`n x n` long: the round (1..R) that reveals each atom pair in the circle-method schedule,
+    0 on the diagonal. Every round is a matching (for even n a perfect one); R = n - 1 for even n,
+    n for odd n (one atom sits out each round)."""
+    m = n + n % 2
+    order = list(range(m))
+    rounds = torch.zeros(n, n, dtype=torch.long)
+    for r in range(1, m):
+        for k in range(m // 2):
+            i, j = order[k], order[m - 1 - k]
+            if i < n and j < n:
+                rounds[i, j] = rounds[j, i] = r
+        order = [order[0], order[-1], *order[1:-1]]
+    return rounds
+
+
+def num_rounds(n: int) -> int:
+    """Bond rounds of the round-robin schedule for `n` atoms."""
+    return n - 1 + n % 2 if n > 1 else 0
+
+
 @dataclass
 class GraphTrajectory:
     """One batch of reverse-diffusion paths over graphs.
@@ -226,6 +262,8 @@ class GraphTrajectory:
     num_denoising_steps: int
     atom_steps: int
     """T_a: steps 1..T_a reveal atoms, T_a+1..T bonds."""
+    round_robin: bool = False
+    """Bonds were revealed by the deterministic round-robin schedule (no reveal draw)."""
 
     @property
     def num_steps(self) -> int:
@@ -266,6 +304,7 @@ class GraphTrajectory:
             self.edge_reveal[rows][:, :width, :width],
             self.num_denoising_steps,
             self.atom_steps,
+            self.round_robin,
         )
 
     def to(self, device: torch.device | str) -> GraphTrajectory:
@@ -277,6 +316,7 @@ class GraphTrajectory:
             self.edge_reveal.to(device),
             self.num_denoising_steps,
             self.atom_steps,
+            self.round_robin,
         )
 
 
@@ -426,6 +466,9 @@ class GraphDiffusion(nn.Module):
         logits = F.log_softmax(self.length_logits, -1).expand(n, -1)
         sizes = _gumbel_argmax(logits, generator) + 1
         width = int(sizes.max()) if n else 0
+        robin = self.config.bond_schedule == "round_robin"
+        if robin:  # the bond phase takes one step per round of the largest molecule
+            steps = atom_steps + num_rounds(width)
         trajectory = GraphTrajectory(
             torch.zeros(n, width, dtype=torch.long, device=self.device),
             torch.zeros(n, width, width, dtype=torch.long, device=self.device),
@@ -434,6 +477,7 @@ class GraphDiffusion(nn.Module):
             torch.zeros(n, width, width, dtype=torch.long, device=self.device),
             steps,
             atom_steps,
+            robin,
         )
         order = torch.argsort(sizes)
         for start in range(0, n, batch_size):
@@ -462,7 +506,15 @@ class GraphDiffusion(nn.Module):
         atom_reveal = torch.zeros_like(atoms)
         edge_reveal = torch.zeros_like(edges)
         atom_q = self.schedule.reveal_probabilities(atom_steps).tolist()
-        edge_q = self.schedule.reveal_probabilities(steps - atom_steps).tolist()
+        robin = self.config.bond_schedule == "round_robin"
+        if robin:
+            schedule = torch.zeros(len(sizes), width, width, dtype=torch.long)
+            for row, size in enumerate(sizes.tolist()):
+                schedule[row, :size, :size] = round_robin(size)
+            schedule = schedule.to(device)
+            steps = atom_steps + num_rounds(width)
+        else:
+            edge_q = self.schedule.reveal_probabilities(steps - atom_steps).tolist()
         for step in range(1, steps + 1):
             if step <= atom_steps:
                 masked = atoms == self.tokenizer.mask_id
@@ -475,8 +527,11 @@ class GraphDiffusion(nn.Module):
                     atom_reveal[revealed] = step
                 continue
             masked = (edges == EDGE_MASK) & upper
-            draw = torch.rand(edges.shape, generator=generator, device=device)
-            revealed = masked & (draw < edge_q[step - atom_steps - 1])
+            if robin:
+                revealed = masked & (schedule == step - atom_steps)
+            else:
+                draw = torch.rand(edges.shape, generator=generator, device=device)
+                revealed = masked & (draw < edge_q[step - atom_steps - 1])
             if not revealed.any():
                 continue
             revealing = revealed | revealed.transpose(1, 2)
@@ -488,7 +543,9 @@ class GraphDiffusion(nn.Module):
             proposal = proposal + proposal.transpose(1, 2)
             edges = torch.where(revealing, proposal, edges)
             edge_reveal[revealing] = step
-        return GraphTrajectory(atoms, edges, sizes, atom_reveal, edge_reveal, steps, atom_steps)
+        return GraphTrajectory(
+            atoms, edges, sizes, atom_reveal, edge_reveal, steps, atom_steps, robin
+        )
 
     def score(
         self,
@@ -508,7 +565,8 @@ class GraphDiffusion(nn.Module):
         atom_steps = trajectory.atom_steps
         total = trajectory.num_denoising_steps
         atom_q = self.schedule.reveal_probabilities(atom_steps).tolist()
-        edge_q = self.schedule.reveal_probabilities(total - atom_steps).tolist()
+        if not trajectory.round_robin:
+            edge_q = self.schedule.reveal_probabilities(total - atom_steps).tolist()
         padding = trajectory.padding
         pairs = trajectory.pairs
         batch = len(trajectory)
@@ -544,10 +602,13 @@ class GraphDiffusion(nn.Module):
                         kl = (kl * masked[rows]).sum(-1)
                         kls[i] = kls[i].index_add(0, rows, q * kl)
             else:
-                q = edge_q[step - atom_steps - 1]
                 masked = (trajectory.edge_reveal >= step) & pairs
                 revealed = (trajectory.edge_reveal == step) & pairs
-                log_prob = _reveal_log_prob(masked, revealed, q, (1, 2)).to(zero.dtype)
+                if trajectory.round_robin:  # the schedule is fixed: no reveal draw
+                    log_prob = zero.clone()
+                else:
+                    q = edge_q[step - atom_steps - 1]
+                    log_prob = _reveal_log_prob(masked, revealed, q, (1, 2)).to(zero.dtype)
                 rows = revealed.any((1, 2)).nonzero().squeeze(-1)
                 if len(rows):
                     atoms, edges = (s[rows] for s in trajectory.state_before(step, mask_id))

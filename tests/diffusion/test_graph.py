@@ -14,6 +14,8 @@ from molseiko.diffusion.graph import (
     GraphDiffusion,
     GraphTrajectory,
     bond_limits,
+    num_rounds,
+    round_robin,
 )
 from molseiko.diffusion.graph_vocab import (
     EDGE_MASK,
@@ -28,10 +30,16 @@ from tests.conftest import SMILES
 MAX_ATOMS = 3
 
 
-def toy_model(types=("C", "O"), max_atoms=MAX_ATOMS, seed=0) -> GraphDiffusion:
+def toy_model(types=("C", "O"), max_atoms=MAX_ATOMS, seed=0, schedule="random") -> GraphDiffusion:
     torch.manual_seed(seed)
     config = GraphDenoiserConfig(
-        d_node=16, d_edge=8, n_layers=1, n_heads=2, d_ff=32, max_atoms=max_atoms
+        d_node=16,
+        d_edge=8,
+        n_layers=1,
+        n_heads=2,
+        d_ff=32,
+        max_atoms=max_atoms,
+        bond_schedule=schedule,
     )
     model = GraphDiffusion(AtomBondVocabulary(types), config)
     with torch.no_grad():
@@ -40,9 +48,12 @@ def toy_model(types=("C", "O"), max_atoms=MAX_ATOMS, seed=0) -> GraphDiffusion:
     return model.eval()
 
 
-def all_graph_paths(num_types: int, max_atoms: int = MAX_ATOMS) -> GraphTrajectory:
-    """Every path of a 2-step model (one atom step, one bond step, both revealing everything):
-    one path per graph, so paths and designs correspond one to one."""
+def all_graph_paths(
+    num_types: int, max_atoms: int = MAX_ATOMS, robin: bool = False
+) -> GraphTrajectory:
+    """Every path of a 2-step model (one atom step revealing every atom, then one bond step
+    revealing every pair, or with `robin` the round-robin rounds): one path per graph, so paths
+    and designs correspond one to one."""
     atoms_rows, edge_rows, sizes = [], [], []
     for size in range(1, max_atoms + 1):
         pairs = [(i, j) for i in range(size) for j in range(i + 1, size)]
@@ -60,7 +71,13 @@ def all_graph_paths(num_types: int, max_atoms: int = MAX_ATOMS) -> GraphTrajecto
     real = torch.arange(max_atoms)[None] < sizes[:, None]
     off_diagonal = ~torch.eye(max_atoms, dtype=torch.bool)
     pair_real = real[:, :, None] & real[:, None, :] & off_diagonal
-    return GraphTrajectory(atoms, edges, sizes, real.long(), 2 * pair_real.long(), 2, 1)
+    if not robin:
+        return GraphTrajectory(atoms, edges, sizes, real.long(), 2 * pair_real.long(), 2, 1)
+    reveal = torch.zeros_like(edges)
+    for row, size in enumerate(sizes.tolist()):
+        reveal[row, :size, :size] = 1 + round_robin(size)
+    steps = 1 + num_rounds(max_atoms)
+    return GraphTrajectory(atoms, edges, sizes, real.long(), reveal, steps, 1, True)
 
 
 def graph_key(trajectory: GraphTrajectory, row: int) -> tuple:
@@ -138,10 +155,13 @@ def test_path_probabilities_sum_to_one_and_over_valence_graphs_have_none():
     assert unmasked[over].sum().item() > 1e-3
 
 
-def test_sampler_matches_scored_path_distribution():
+@pytest.mark.parametrize("schedule", ["random", "round_robin"])
+def test_sampler_matches_scored_path_distribution(schedule):
     """Sampler and scorer are separate code; their graph frequencies must agree."""
-    model = toy_model()
-    exact = marginal(model, all_graph_paths(2))
+    model = toy_model(schedule=schedule)
+    paths = all_graph_paths(2, robin=schedule == "round_robin")
+    exact = marginal(model, paths)
+    assert sum(exact.values()) == pytest.approx(1.0, abs=1e-5)
     n = 20_000
     sampled = model.sample(n, steps=2, generator=torch.Generator().manual_seed(0))
     counts = Counter(graph_key(sampled, row) for row in range(n))
@@ -199,6 +219,30 @@ def test_log_probs_are_differentiable():
     (score.log_probs.sum() + score.kl[0].sum()).backward()
     grads = [p.grad for p in model.denoiser.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_round_robin_reveals_each_pair_once_in_matchings():
+    for n in range(1, 10):
+        rounds = round_robin(n)
+        assert torch.equal(rounds, rounds.T) and (rounds.diagonal() == 0).all()
+        off = ~torch.eye(n, dtype=torch.bool)
+        assert (rounds[off] >= 1).all() and int(rounds.max()) == num_rounds(n)
+        for r in range(1, num_rounds(n) + 1):
+            assert ((rounds == r).sum(-1) <= 1).all()  # a matching: one pair per atom
+
+
+def test_round_robin_paths_score_like_they_were_sampled():
+    model = toy_model(types=("C", "N", "O"), max_atoms=7, schedule="round_robin")
+    trajectory = model.sample(30, steps=4, generator=torch.Generator().manual_seed(5))
+    assert trajectory.round_robin and trajectory.atom_steps == 1
+    width = trajectory.atoms.shape[1]
+    assert trajectory.num_denoising_steps == 1 + num_rounds(width)
+    with torch.no_grad():
+        score = model.score(trajectory, [model])
+    assert torch.isfinite(score.log_probs).all()
+    assert score.kl[0].abs().max().item() < 1e-6
+    used = trajectory.edges.sum(-1)
+    assert ((used <= model.valences[trajectory.atoms]) | trajectory.padding).all()
 
 
 # ---- valence-aware sampling ------------------------------------------------------------------
