@@ -50,7 +50,7 @@ from molseiko.diffusion.masked import (
     _categorical_kl,
     _gumbel_argmax,
 )
-from molseiko.diffusion.schedule import LogLinearSchedule
+from molseiko.diffusion.schedule import LogLinearSchedule, stratified_times
 
 NUM_EDGE_TYPES = EDGE_MASK  # no bond, single, double, triple
 MAX_PATH = 6
@@ -422,9 +422,7 @@ class GraphDiffusion(nn.Module):
             & real[:, None, :]
             & torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
         )
-        offset = torch.rand(1, generator=generator, device=device)
-        t = (offset + torch.arange(batch, device=device) / batch) % 1.0
-        t = 1e-3 + (1 - 1e-3) * t
+        t = stratified_times(batch, generator, device)
         share = self.config.atom_loss_share
         atom_phase = torch.rand(batch, generator=generator, device=device) < share
         phase_weight = torch.where(atom_phase, 1 / share, 1 / (1 - share))

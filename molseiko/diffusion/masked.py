@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from molseiko.diffusion.denoiser import DenoiserConfig, TransformerDenoiser
-from molseiko.diffusion.schedule import LogLinearSchedule
+from molseiko.diffusion.schedule import LogLinearSchedule, stratified_times
 from molseiko.diffusion.tokenizer import MASK_ID, PAD_ID, SelfiesTokenizer
 from molseiko.diffusion.trajectory import Template, Trajectory
 
@@ -113,10 +113,7 @@ class MaskedDiffusion(nn.Module):
         """Negative ELBO per token for clean sequences (`B x L` tokens, `B` lengths)."""
         batch, width = tokens.shape
         padding = torch.arange(width, device=tokens.device)[None] >= lengths[:, None]
-        # Low-discrepancy times: one uniform offset, evenly spread over the batch.
-        offset = torch.rand(1, generator=generator, device=tokens.device)
-        t = (offset + torch.arange(batch, device=tokens.device) / batch) % 1.0
-        t = 1e-3 + (1 - 1e-3) * t
+        t = stratified_times(batch, generator, tokens.device)
         draw = torch.rand(batch, width, generator=generator, device=tokens.device)
         masked = (draw < 1 - self.schedule.alpha(t)[:, None]) & ~padding
         noisy = torch.where(masked, torch.full_like(tokens, MASK_ID), tokens)
