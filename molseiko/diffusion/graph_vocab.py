@@ -121,6 +121,7 @@ class AtomBondVocabulary:
         atoms = [self.index.get(atom_type(atom)) for atom in mol.GetAtoms()]
         if any(a is None for a in atoms):
             return None
+        expected = Chem.MolToSmiles(mol, isomericSmiles=False)  # before kekulizing it
         Chem.Kekulize(mol, clearAromaticFlags=True)
         bonds = []
         for bond in mol.GetBonds():
@@ -130,7 +131,6 @@ class AtomBondVocabulary:
             i, j = sorted((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
             bonds.append((i, j, int(order)))
         graph = EncodedGraph(atoms, bonds)
-        expected = Chem.MolToSmiles(Chem.MolFromSmiles(smiles), isomericSmiles=False)
         if self.to_design(graph) != expected:
             return None
         return graph
