@@ -347,10 +347,65 @@ def bond_limits(
     return torch.minimum(per_pair[:, :, None], per_pair[:, None, :])
 
 
-def _mask_bonds(log_probs: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
-    """Renormalized `... x 4` bond log-probabilities with orders above `limits` removed."""
+def components(bonded: torch.Tensor) -> torch.Tensor:
+    """`B x N x N` bool: atoms i and j are joined by a path of `bonded` pairs (reflexive)."""
+    n = bonded.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=bonded.device)
+    reach = (bonded | eye).float()
+    for _ in range(max(1, math.ceil(math.log2(max(n, 2))))):
+        reach = ((reach @ reach) > 0).float()
+    return reach > 0
+
+
+def last_exits(
+    atoms: torch.Tensor,
+    edges: torch.Tensor,
+    revealing: torch.Tensor,
+    padding: torch.Tensor,
+    valences: torch.Tensor,
+) -> torch.Tensor:
+    """Pairs revealed in this step that must take a bond for the graph to stay connectable,
+    `B x N x N` symmetric bool.
+
+    An exit of a connected component (its bonds so far) is an undecided pair from one of its
+    atoms to an atom outside it, both with valence left. A component whose exits are all
+    revealed in this step would be cut off if every one of them drew "no bond", so one of them
+    must bond: the first exit of its lowest-numbered atom with one. The rule is a function of
+    the state and the reveal set alone, so it is part of the policy: scoring a path applies it
+    exactly as sampling did.
+    """
+    real = ~padding
+    pair_real = real[:, :, None] & real[:, None, :]
+    undecided = (edges == EDGE_MASK) & pair_real
+    bonded = (edges > NO_BOND) & ~undecided & pair_real
+    together = components(bonded)
+    orders = torch.where(undecided, 0, edges) * pair_real
+    free = (valences[atoms.clamp(0, len(valences) - 1)] - orders.sum(-1) > 0) & real
+    exits = undecided & ~together & free[:, :, None] & free[:, None, :]
+    later = (exits & ~revealing).sum(-1).float()  # B x N: an atom's exits after this step
+    component_later = (together.float() @ later[..., None]).squeeze(-1)  # per atom's component
+    now = (exits & revealing).any(-1)  # B x N (a matching: at most one per atom and step)
+    n = atoms.shape[1]
+    index = torch.arange(n, device=atoms.device).expand_as(now)
+    candidate = torch.where(together & now[:, None, :], index[:, None, :], n)  # B x N x N
+    first = candidate.min(-1).values  # per atom: its component's lowest atom with an exit now
+    needs = now & (first == index) & (component_later == 0)
+    # With the round-robin schedule an atom has one pair per step; otherwise take its first.
+    current = exits & revealing
+    partner = torch.where(current, index[:, None, :], n).min(-1).values  # B x N
+    forced = needs[:, :, None] & (index[:, None, :] == partner[:, :, None])
+    return forced | forced.transpose(1, 2)
+
+
+def _mask_bonds(
+    log_probs: torch.Tensor, limits: torch.Tensor, forced: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Renormalized `... x 4` bond log-probabilities with orders above `limits` removed, and
+    "no bond" removed where `forced` (if the limit allows a bond)."""
     orders = torch.arange(NUM_EDGE_TYPES, device=log_probs.device)
     allowed = orders <= limits[..., None]
+    if forced is not None:
+        allowed = allowed & ~((orders == NO_BOND) & (forced & (limits > 0))[..., None])
     return torch.log_softmax(log_probs.masked_fill(~allowed, float("-inf")), -1)
 
 
@@ -371,6 +426,7 @@ class GraphDiffusion(nn.Module):
         self.length_logits = nn.Parameter(torch.zeros(config.max_atoms))  # index i: i + 1 atoms
         self.register_buffer("valences", tokenizer.valence_tensor(), persistent=False)
         self.valence_mask = True
+        self.connect_mask = True
 
     @property
     def device(self) -> torch.device:
@@ -388,6 +444,22 @@ class GraphDiffusion(nn.Module):
             self.length_logits.copy_((counts[: self.config.max_atoms] + pseudo_count).log())
 
     # ---- denoiser ---------------------------------------------------------------------------
+    def _mask(
+        self,
+        bond_log_probs: torch.Tensor,
+        atoms: torch.Tensor,
+        edges: torch.Tensor,
+        revealing: torch.Tensor,
+        padding: torch.Tensor,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Bond log-probabilities under the valence limits (and the connectivity rule when
+        `connect_mask`), with the bounds used, so a reference model can be masked alike."""
+        limits = bond_limits(atoms, edges, revealing, padding, self.valences)
+        forced = None
+        if self.connect_mask:
+            forced = last_exits(atoms, edges, revealing, padding, self.valences)
+        return _mask_bonds(bond_log_probs, limits, forced), (limits, forced)
+
     def step_log_probs(
         self, atoms: torch.Tensor, edges: torch.Tensor, padding: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -535,8 +607,7 @@ class GraphDiffusion(nn.Module):
             revealing = revealed | revealed.transpose(1, 2)
             _, bond_log_probs = self.step_log_probs(atoms, edges, padding)
             if self.valence_mask:
-                limits = bond_limits(atoms, edges, revealing, padding, self.valences)
-                bond_log_probs = _mask_bonds(bond_log_probs, limits)
+                bond_log_probs = self._mask(bond_log_probs, atoms, edges, revealing, padding)[0]
             proposal = _gumbel_argmax(bond_log_probs, generator).triu(1)
             proposal = proposal + proposal.transpose(1, 2)
             edges = torch.where(revealing, proposal, edges)
@@ -611,11 +682,12 @@ class GraphDiffusion(nn.Module):
                 if len(rows):
                     atoms, edges = (s[rows] for s in trajectory.state_before(step, mask_id))
                     _, log_probs = self.step_log_probs(atoms, edges, padding[rows])
-                    limits = None
+                    bounds = None
                     if self.valence_mask:
                         revealing = revealed[rows] | revealed[rows].transpose(1, 2)
-                        limits = bond_limits(atoms, edges, revealing, padding[rows], self.valences)
-                        log_probs = _mask_bonds(log_probs, limits)
+                        log_probs, bounds = self._mask(
+                            log_probs, atoms, edges, revealing, padding[rows]
+                        )
                     chosen = log_probs.gather(-1, trajectory.edges[rows][..., None]).squeeze(-1)
                     chosen = torch.where(revealed[rows], chosen, torch.zeros_like(chosen))
                     log_prob = log_prob.index_add(0, rows, chosen.sum((1, 2)))
@@ -624,8 +696,8 @@ class GraphDiffusion(nn.Module):
                             _, reference_log_probs = reference.step_log_probs(
                                 atoms, edges, padding[rows]
                             )
-                            if limits is not None:
-                                reference_log_probs = _mask_bonds(reference_log_probs, limits)
+                            if bounds is not None:
+                                reference_log_probs = _mask_bonds(reference_log_probs, *bounds)
                         kl = _categorical_kl(log_probs, reference_log_probs)
                         kl = torch.where(revealed[rows], kl, torch.zeros_like(kl)).sum((1, 2))
                         kls[i] = kls[i].index_add(0, rows, kl)

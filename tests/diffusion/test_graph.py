@@ -14,6 +14,7 @@ from molseiko.diffusion.graph import (
     GraphDiffusion,
     GraphTrajectory,
     bond_limits,
+    last_exits,
     num_rounds,
     round_robin,
 )
@@ -270,6 +271,79 @@ def test_valence_aware_sampling_never_exceeds_valence():
     unmasked = model.sample(300, steps=6, generator=torch.Generator().manual_seed(4))
     over = (unmasked.edges.sum(-1) > model.valences[unmasked.atoms]) & ~unmasked.padding
     assert over.any(-1).float().mean() > 0.2  # the random model needs the mask
+
+
+def connected(trajectory: GraphTrajectory, row: int) -> bool:
+    size = int(trajectory.sizes[row])
+    bonded = trajectory.edges[row, :size, :size] > 0
+    seen, frontier = {0}, [0]
+    while frontier:
+        i = frontier.pop()
+        for j in bonded[i].nonzero().flatten().tolist():
+            if j not in seen:
+                seen.add(j)
+                frontier.append(j)
+    return len(seen) == size
+
+
+def test_last_exit_rule_forces_one_bond_when_a_component_would_be_cut_off():
+    valences = AtomBondVocabulary(["C", "O"]).valence_tensor()
+    atoms = torch.tensor([[0, 0, 0, 1]])  # C0 C1 C2 O3
+    edges = torch.full((1, 4, 4), EDGE_MASK)
+    edges[0].fill_diagonal_(0)
+    edges[0, 0, 1] = edges[0, 1, 0] = 1  # C0-C1 bonded
+    edges[0, 0, 2] = edges[0, 2, 0] = 0  # decided: no bond
+    edges[0, 0, 3] = edges[0, 3, 0] = 0
+    revealing = torch.zeros(1, 4, 4, dtype=torch.bool)
+    revealing[0, 1, 3] = revealing[0, 3, 1] = True  # this step decides C1 . O3
+    padding = torch.zeros(1, 4, dtype=torch.bool)
+    # {C0, C1} can still leave through C1 . C2 later, {O3} through C2 . O3: nothing forced.
+    assert not last_exits(atoms, edges, revealing, padding, valences).any()
+    # Once C1 . C2 is decided, {C0, C1} can only leave through C1 . O3: it must bond.
+    edges[0, 1, 2] = edges[0, 2, 1] = 0
+    forced = last_exits(atoms, edges, revealing, padding, valences)
+    assert forced[0, 1, 3] and forced[0, 3, 1] and forced.sum() == 2
+    # An atom with no valence left is no exit, so nothing can be forced through it.
+    no_oxygen_valence = torch.tensor([4, 0])
+    assert not last_exits(atoms, edges, revealing, padding, no_oxygen_valence).any()
+
+
+@pytest.mark.parametrize("types", [("C",), ("C", "O")])
+def test_connectivity_rule_is_exact_and_removes_disconnected_graphs(types):
+    """Up to three carbons can never use up a component's valence, so with the rule every path
+    of the all-carbon toy space that ends in fragments has probability 0. With oxygen a
+    component can saturate (O=O) and leave an atom alone; the rule only shrinks that mass.
+    Either way the paths' probabilities still sum to 1."""
+    model = toy_model(types=types, schedule="round_robin", seed=7)
+    paths = all_graph_paths(len(types), robin=True)
+    split = torch.tensor([not connected(paths, row) for row in range(len(paths))])
+    with torch.no_grad():
+        probs = torch.exp(model.log_probs(paths).sum(-1))
+        model.connect_mask = False
+        unmasked = torch.exp(model.log_probs(paths).sum(-1))
+    assert probs.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert unmasked.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert unmasked[split].sum().item() > 0.05
+    if types == ("C",):
+        assert probs[split].max().item() == 0.0
+    else:
+        assert probs[split].sum().item() < 0.3 * unmasked[split].sum().item()
+
+
+def test_connectivity_rule_keeps_larger_random_graphs_in_one_piece():
+    model = toy_model(types=("C", "N", "O"), max_atoms=10, seed=8, schedule="round_robin")
+    n = 300
+    trajectory = model.sample(n, steps=4, generator=torch.Generator().manual_seed(9))
+    whole = sum(connected(trajectory, row) for row in range(n)) / n
+    with torch.no_grad():
+        score = model.score(trajectory, [model])
+    assert torch.isfinite(score.log_probs).all() and score.kl[0].abs().max().item() < 1e-6
+    model.connect_mask = False
+    free = model.sample(n, steps=4, generator=torch.Generator().manual_seed(9))
+    whole_free = sum(connected(free, row) for row in range(n)) / n
+    # Random weights draw many double and triple bonds, so components often saturate (which
+    # the rule cannot undo); it still joins a clear share of the graphs left in fragments.
+    assert whole >= whole_free + 0.1
 
 
 # ---- fine-tuning reaches the KL-regularized optimum on graphs ---------------------------------
