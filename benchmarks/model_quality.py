@@ -69,7 +69,10 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument(
-        "--ablation-n", type=int, default=2000, help="graph models: samples without valence masks"
+        "--ablation-n",
+        type=int,
+        default=2000,
+        help="graph models: samples per ablated mask setting",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -116,22 +119,28 @@ def main() -> None:
 
 
 def validity_ablation(model, trajectory, n: int, steps: int, seed: int) -> list[dict]:
-    """Validity of graph samples with and without valence masks, strict (one sanitizable
-    fragment) and with fragments allowed; rows for the quality table."""
+    """Validity of graph samples under each masking setting (valence limits and connectivity
+    rule, valence limits only, neither), strict (one sanitizable fragment) and with fragments
+    allowed; rows for the quality table. `trajectory` is the default setting's sample."""
     rows = []
-    for masked in (True, False):
-        if masked:
+    settings = {
+        "valence_and_connectivity_masks": (True, True),
+        "valence_masks_only": (True, False),
+        "no_masks": (False, False),
+    }
+    for name, (valence, connect) in settings.items():
+        if (valence, connect) == (True, True):
             sample = trajectory
         else:
-            model.valence_mask = False
+            model.valence_mask, model.connect_mask = valence, connect
             sample = model.sample(n, steps, torch.Generator().manual_seed(seed + 2))
-            model.valence_mask = True
+            model.valence_mask, model.connect_mask = True, True
         graphs = model.graphs(sample)
         strict = sum(model.tokenizer.to_design(g) is not None for g in graphs) / len(graphs)
         loose = sum(model.tokenizer.to_design(g, connected=False) is not None for g in graphs)
         rows.append(
             {
-                "set": "valence_masks" if masked else "no_valence_masks",
+                "set": name,
                 "steps": steps,
                 "n": len(graphs),
                 "validity": strict,

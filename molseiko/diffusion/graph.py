@@ -25,6 +25,15 @@ training process (each pair w.p. q_t, T - T_a steps) an atom has several pairs d
 measured on an early checkpoint, 5% of 32-step samples were single connected molecules, against
 59% with round-robin steps (N - 1 of them, about as many forward passes).
 
+Connectivity rule (`connect_mask`, on by default): a design in several fragments is invalid, and
+the valence limits alone left 15% of the shipped model's samples in fragments. An exit of a
+connected component (of the bonds placed so far) is an undecided pair from one of its atoms to
+an atom outside it, both with valence left. When a step reveals a component's last exits, "no
+bond" is removed from one of them (the first exit of the component's lowest-numbered atom that
+has one), so the component cannot be cut off by a no-bond draw. Like the valence limits, the
+rule depends only on the state and the reveal set, so it is part of the policy and scoring
+applies it exactly. It cannot join a component that has used up its valence (O=O alone).
+
 Per-step KLs: an atom step is `q * sum over masked atoms` of the atoms' KLs (the reveal draw is
 marginalized, as in the sequence model). A bond step's masks depend on which pairs are revealed,
 so its KL is that of the bond-type choices given the revealed set, `sum over revealed pairs`; the
