@@ -329,6 +329,16 @@ class GraphTrajectory:
         )
 
 
+def valence_left(
+    atoms: torch.Tensor, edges: torch.Tensor, padding: torch.Tensor, valences: torch.Tensor
+) -> torch.Tensor:
+    """`B x N` long: each atom's maximal valence minus the orders of its revealed bonds."""
+    real = ~padding
+    pair_real = real[:, :, None] & real[:, None, :]
+    orders = torch.where(edges == EDGE_MASK, 0, edges) * pair_real
+    return valences[atoms.clamp(0, len(valences) - 1)] - orders.sum(-1)
+
+
 def bond_limits(
     atoms: torch.Tensor,
     edges: torch.Tensor,
@@ -347,10 +357,7 @@ def bond_limits(
         edges: `B x N x N` symmetric edge ids of the state before the step.
         revealing: `B x N x N` symmetric bool, pairs revealed in this step.
     """
-    real = ~padding
-    pair_real = real[:, :, None] & real[:, None, :]
-    orders = torch.where(edges == EDGE_MASK, 0, edges) * pair_real
-    left = valences[atoms.clamp(0, len(valences) - 1)] - orders.sum(-1)  # B x N
+    left = valence_left(atoms, edges, padding, valences)
     count = revealing.sum(-1).clamp_min(1)
     per_pair = torch.div(left.clamp_min(0), count, rounding_mode="floor")  # B x N
     return torch.minimum(per_pair[:, :, None], per_pair[:, None, :])
@@ -388,8 +395,7 @@ def last_exits(
     undecided = (edges == EDGE_MASK) & pair_real
     bonded = (edges > NO_BOND) & ~undecided & pair_real
     together = components(bonded)
-    orders = torch.where(undecided, 0, edges) * pair_real
-    free = (valences[atoms.clamp(0, len(valences) - 1)] - orders.sum(-1) > 0) & real
+    free = (valence_left(atoms, edges, padding, valences) > 0) & real
     exits = undecided & ~together & free[:, :, None] & free[:, None, :]
     later = (exits & ~revealing).sum(-1).float()  # B x N: an atom's exits after this step
     component_later = (together.float() @ later[..., None]).squeeze(-1)  # per atom's component
