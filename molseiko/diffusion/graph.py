@@ -399,14 +399,14 @@ def last_exits(
     exits = undecided & ~together & free[:, :, None] & free[:, None, :]
     later = (exits & ~revealing).sum(-1).float()  # B x N: an atom's exits after this step
     component_later = (together.float() @ later[..., None]).squeeze(-1)  # per atom's component
-    now = (exits & revealing).any(-1)  # B x N (a matching: at most one per atom and step)
+    current = exits & revealing  # a round-robin step is a matching: one per atom at most
+    now = current.any(-1)  # B x N
     n = atoms.shape[1]
     index = torch.arange(n, device=atoms.device).expand_as(now)
     candidate = torch.where(together & now[:, None, :], index[:, None, :], n)  # B x N x N
     first = candidate.min(-1).values  # per atom: its component's lowest atom with an exit now
     needs = now & (first == index) & (component_later == 0)
-    # With the round-robin schedule an atom has one pair per step; otherwise take its first.
-    current = exits & revealing
+    # With the random schedule an atom can have several exits now: take its first.
     partner = torch.where(current, index[:, None, :], n).min(-1).values  # B x N
     forced = needs[:, :, None] & (index[:, None, :] == partner[:, :, None])
     return forced | forced.transpose(1, 2)
@@ -426,7 +426,8 @@ def _mask_bonds(
 
 class GraphDiffusion(nn.Module):
     """Two-phase absorbing-state diffusion over atom types and bond orders (see the module
-    docstring); `valence_mask=False` samples without the valence limits (for measuring them)."""
+    docstring); `valence_mask=False` samples without the valence limits and `connect_mask=False`
+    without the connectivity rule (for measuring them; the rule needs the limits)."""
 
     checkpoint_format = "molseiko.graph_diffusion.atoms_bonds/1"
     stereochemistry = False
