@@ -14,6 +14,7 @@ from molseiko.diffusion.graph import (
     GraphDiffusion,
     GraphTrajectory,
     bond_limits,
+    components,
     last_exits,
     num_rounds,
     round_robin,
@@ -284,6 +285,17 @@ def connected(trajectory: GraphTrajectory, row: int) -> bool:
                 seen.add(j)
                 frontier.append(j)
     return len(seen) == size
+
+
+def test_components_join_atoms_along_bond_paths():
+    """A 6-atom chain (path length 5: two squarings reach only 4) and a lone atom."""
+    bonded = torch.zeros(1, 7, 7, dtype=torch.bool)
+    for i in range(5):
+        bonded[0, i, i + 1] = bonded[0, i + 1, i] = True
+    expected = torch.zeros(7, 7, dtype=torch.bool)
+    expected[:6, :6] = True
+    expected[6, 6] = True
+    assert torch.equal(components(bonded)[0], expected)
 
 
 def test_last_exit_rule_forces_one_bond_when_a_component_would_be_cut_off():
