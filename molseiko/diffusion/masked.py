@@ -48,6 +48,26 @@ def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -
     return torch.argmax(log_probs + gumbel, dim=-1)
 
 
+def _insert_delete(
+    tokens: torch.Tensor, rate: float, max_len: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Delete about `rate * len` tokens and insert about as many masks at random places, keeping
+    the length within 1..max_len."""
+    length = len(tokens)
+    deletions = int((torch.rand(length, generator=generator) < rate).sum())
+    insertions = int((torch.rand(length, generator=generator) < rate).sum())
+    deletions = min(deletions, length - 1)
+    if deletions:
+        keep = torch.ones(length, dtype=torch.bool)
+        keep[torch.randperm(length, generator=generator)[:deletions]] = False
+        tokens = tokens[keep]
+    insertions = min(insertions, max_len - len(tokens))
+    for _ in range(max(insertions, 0)):
+        place = int(torch.randint(len(tokens) + 1, (1,), generator=generator))
+        tokens = torch.cat([tokens[:place], torch.tensor([MASK_ID]), tokens[place:]])
+    return tokens[:max_len]
+
+
 def _categorical_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """KL(p || q) over the last dim; entries where p is 0 contribute 0 even if q is 0 too."""
     p = log_p.exp()
@@ -153,6 +173,62 @@ class MaskedDiffusion(nn.Module):
             if progress is not None:
                 progress(len(rows))
         return Trajectory(tokens, lengths, reveal, steps, length_fixed=template is not None)
+
+    @torch.no_grad()
+    def infill(
+        self,
+        parents: Sequence[str],
+        n: int,
+        mask_fraction: float = 0.2,
+        steps: int = 16,
+        generator: torch.Generator | None = None,
+        batch_size: int = 256,
+        template: Template | None = None,
+        indel_rate: float | None = None,
+    ) -> list[str | None]:
+        """Edit designs by re-noising part of them and denoising again (SDEdit for absorbing
+        diffusion): `n` children, dealt to `parents` in turn, each with every token masked with
+        probability `mask_fraction` (at least one) and, without a template, each token deleted
+        and a mask inserted with probability `indel_rate` (default `mask_fraction / 4`), so
+        children may grow or shrink. Pinned template positions are never touched. Parents this
+        vocabulary cannot encode are skipped; returns the children's designs (None flags an
+        invalid one). The denoiser does not see the time, so a partly clean state is denoised
+        exactly as a state of the forward process would be.
+        """
+        indel_rate = mask_fraction / 4 if indel_rate is None else indel_rate
+        encoded = [ids for ids in map(self.tokenizer.from_design, parents) if ids]
+        if not encoded or n <= 0:
+            return []
+        cpu = torch.Generator().manual_seed(
+            int(torch.randint(2**62, (1,), generator=generator, device=self.device))
+        )
+        pinned = template.pinned.tolist() if template is not None else None
+        children = []
+        for child in range(n):
+            tokens = torch.tensor(encoded[child % len(encoded)])
+            if template is None:
+                tokens = _insert_delete(tokens, indel_rate, self.config.max_len, cpu)
+                free = torch.ones(len(tokens), dtype=torch.bool)
+            else:
+                free = ~torch.tensor(pinned[: len(tokens)])
+            masked = (torch.rand(len(tokens), generator=cpu) < mask_fraction) & free
+            if not masked.any() and free.any():  # a child identical to its parent is no edit
+                choices = free.nonzero().squeeze(-1)
+                masked[choices[torch.randint(len(choices), (1,), generator=cpu)]] = True
+            children.append(torch.where(masked, MASK_ID, tokens).tolist())
+        reveal_probability = self.schedule.reveal_probabilities(steps).tolist()
+        designs: list[str | None] = [None] * n
+        order = sorted(range(n), key=lambda row: len(children[row]))
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            state, lengths = self.tokenizer.pad([children[row] for row in rows])
+            state, lengths = state.to(self.device), lengths.to(self.device)
+            padding = torch.arange(state.shape[1], device=self.device)[None] >= lengths[:, None]
+            for probability in reveal_probability:
+                state, _ = self.reverse_step(state, padding, probability, generator)
+            for row, tokens, length in zip(rows, state.cpu(), lengths.tolist(), strict=True):
+                designs[row] = self.tokenizer.to_design(tokens[:length])
+        return designs
 
     def _denoise(
         self,

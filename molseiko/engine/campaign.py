@@ -68,6 +68,11 @@ class Campaign:
                 f"template of {len(self.template)} positions is longer than the model's "
                 f"{policy.config.max_len}"
             )
+        if config.infill > 0 and not hasattr(policy, "infill"):
+            raise MolseikoError(
+                f"infill needs a model that can edit designs; {type(policy).__name__} cannot "
+                "(set infill = 0)"
+            )
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -252,14 +257,27 @@ class Campaign:
         seen: set[str] = set()
         candidates: list[str] = []
         sampled = valid = 0
-        for _ in range(5):  # resample if too few new designs survive (a collapsed policy)
+        pool = size * self.config.pool_factor
+        parents = self._parents()
+        edits = round(pool * self.config.infill) if parents else 0
+        for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
             trajectory = self.policy.sample(
-                size * self.config.pool_factor,
-                self.config.denoising_steps,
-                generator,
-                template=self.template,
+                pool - edits, self.config.denoising_steps, generator, template=self.template
             )
-            for smiles in self.policy.decode(trajectory):
+            designs = self.policy.decode(trajectory)
+            if edits:
+                designs += self.policy.infill(
+                    parents,
+                    edits,
+                    self.config.infill_mask,
+                    self.config.denoising_steps,
+                    generator,
+                    template=self.template,
+                )
+                # Mixed, so `select = "sample"` (the first new designs) takes edits too.
+                rng = np.random.default_rng([self.config.seed, round_, attempt])
+                designs = [designs[i] for i in rng.permutation(len(designs))]
+            for smiles in designs:
                 sampled += 1
                 if smiles is None:
                     continue
@@ -289,6 +307,16 @@ class Campaign:
             "uniqueness": len(seen) / max(valid, 1),
             "novelty": len(candidates) / max(len(seen), 1),
         }
+
+    def _parents(self) -> list[str]:
+        """The best measured designs, to be edited into part of the pool (none without infill)."""
+        if self.config.infill <= 0 or self.ensemble is None:  # model-free variants: no feedback
+            return []
+        rows = [
+            (value, key) for key, value, _ in self.ledger.measurements() if math.isfinite(value)
+        ]
+        rows.sort(key=lambda row: row[0], reverse=True)
+        return [key for _, key in rows[: self.config.infill_parents]]
 
     def _predict(self, smiles: list[str]):
         if self.ensemble is None or not self.ensemble.models or not smiles:

@@ -35,6 +35,13 @@ class CampaignConfig:
     """Candidates sampled per batch slot before selection (sampling is cheap; calls are not)."""
     select: str = "ucb"
     """'sample' (the first valid new designs: pure SEIKO) or 'ucb' (rank the pool)."""
+    infill: float = 0.0
+    """Share of the pool made by editing the best designs measured so far (re-noise part of a
+    design, denoise it again with the current policy); the rest is sampled from scratch."""
+    infill_mask: float = 0.2
+    """Share of a parent's tokens re-noised per edit (more: bolder edits)."""
+    infill_parents: int = 20
+    """How many of the best measured designs are edited."""
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
     finetune_iterations: int = 12
@@ -62,6 +69,10 @@ class CampaignConfig:
             raise MolseikoError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
         if self.select not in ("sample", "ucb"):
             raise MolseikoError(f"select must be 'sample' or 'ucb', not {self.select!r}")
+        if not (0.0 <= self.infill <= 1.0 and 0.0 < self.infill_mask <= 1.0):
+            raise MolseikoError("infill must lie in [0, 1] and infill_mask in (0, 1]")
+        if self.infill_parents < 1:
+            raise MolseikoError("infill_parents must be positive")
         if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:
             raise MolseikoError("budget, batch_size and pool_factor must be positive")
         if self.ensemble_size < 2:

@@ -179,3 +179,33 @@ def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
     assert resumed.completed == 1 and resumed.ensemble.models  # ready to rank round 2
     prediction = resumed.ensemble.predict(["CCO"])
     assert np.allclose(prediction.members, first.ensemble.predict(["CCO"]).members)
+
+
+def test_infill_edits_the_best_measured_designs_into_the_pool(tiny_config, tmp_path):
+    """With infill = 1 the whole pool after round 1 is edits: the engine hands the policy the best
+    finite measurements, asks for pool x infill children, and proposes only from them."""
+    config = tiny_config(budget=20, infill=1.0, infill_parents=3, pool_factor=2)
+    campaign = build_campaign(config, tmp_path / "run")
+    calls = []
+    children = ["CCCCO", "CCCCN", "CCCCF", "CCCCCl", "c1ccncc1", "OCCCO", "NCCCN", "CC(C)CO"]
+    children += ["CCCC(=O)O", "CCCCC#N", "CC1CCCC1", "C1CCOC1"]
+
+    def fake_infill(parents, n, mask_fraction, steps, generator, template=None):
+        calls.append((list(parents), n, mask_fraction))
+        return (children + [None]) * 2  # invalid children are dropped like invalid samples
+
+    campaign.policy.infill = fake_infill
+    campaign.run_round(1, 10, last=False)
+    assert calls == []  # nothing measured yet: round 1 samples from scratch
+    measured = sorted(((v, k) for k, v, _ in campaign.ledger.measurements()), reverse=True)
+    campaign.run_round(2, 10, last=True)
+    assert calls == [([k for _, k in measured[:3]], 20, config.infill_mask)]
+    round_two = campaign.ledger.proposed(2)
+    assert len(round_two) == 10 and set(round_two) <= set(children)
+
+
+def test_infill_needs_feedback_and_an_editing_model(tiny_config, tmp_path):
+    campaign = build_campaign(tiny_config(variant="pretrained", infill=1.0), tmp_path / "run")
+    assert campaign._parents() == []  # model-free variants use no measurement
+    with pytest.raises(MolseikoError, match="infill must lie in"):
+        tiny_config(infill=1.5)

@@ -10,6 +10,7 @@ from molseiko.diffusion.graph_vocab import AtomBondVocabulary
 from molseiko.diffusion.training import Pretrainer, TrainConfig
 from molseiko.engine.build import build_campaign
 from molseiko.engine.ledger import Ledger
+from molseiko.errors import MolseikoError
 
 SMALL = [
     "CCO",
@@ -106,3 +107,11 @@ def test_graph_campaign_resumes_from_its_checkpoint(tiny_config, graph_checkpoin
     again.close()
     rows = Ledger(tmp_path / "run" / "ledger.sqlite").measurements()
     assert len({key for key, _, _ in rows}) == len(rows) <= 30
+
+
+def test_infill_with_a_model_that_cannot_edit_is_a_one_line_error(
+    tiny_config, graph_checkpoint, tmp_path
+):
+    config = tiny_config(model=str(graph_checkpoint), infill=0.5)
+    with pytest.raises(MolseikoError, match="infill needs a model that can edit designs"):
+        build_campaign(config, tmp_path / "run")

@@ -1,0 +1,85 @@
+"""Editing designs (infill): re-noise part of a design and denoise it again with the policy.
+Known answers on the enumerable toy model; pinned template positions never change."""
+
+from __future__ import annotations
+
+import torch
+
+from molseiko.diffusion.denoiser import DenoiserConfig
+from molseiko.diffusion.masked import MaskedDiffusion, _insert_delete
+from molseiko.diffusion.tokenizer import MASK_ID, AminoAcidTokenizer
+from molseiko.diffusion.trajectory import Template
+from tests.conftest import all_paths
+
+STEPS = 2
+
+
+def test_fully_masked_edit_draws_from_the_models_length_two_marginal(toy_model):
+    """mask_fraction 1 and no indels: a child of a length-2 parent is a fresh length-2 sample, so
+    its design distribution is the model's marginal over length-2 paths (length step left out)."""
+    paths = all_paths(steps=STEPS)
+    with torch.no_grad():
+        probability = torch.exp(toy_model.log_probs(paths)[:, 1:].sum(-1))
+    expected: dict[str | None, float] = {}
+    for row in (paths.lengths == 2).nonzero().squeeze(-1).tolist():
+        design = toy_model.tokenizer.to_design(paths.tokens[row])
+        expected[design] = expected.get(design, 0.0) + probability[row].item()
+    assert abs(sum(expected.values()) - 1.0) < 1e-5
+
+    n = 10_000
+    children = toy_model.infill(
+        ["CO"], n, 1.0, STEPS, torch.Generator().manual_seed(0), indel_rate=0.0
+    )
+    counts: dict[str | None, int] = {}
+    for child in children:
+        counts[child] = counts.get(child, 0) + 1
+    keys = set(expected) | set(counts)
+    total_variation = 0.5 * sum(abs(counts.get(k, 0) / n - expected.get(k, 0.0)) for k in keys)
+    assert len(children) == n and total_variation < 0.025
+
+
+def test_an_edit_masks_at_least_one_token_and_keeps_the_rest(toy_model):
+    """With a tiny mask fraction, exactly one of the two tokens is redrawn: a child of "CC" keeps
+    one carbon, so it is never "NN", "NO", "ON" or "OO" (and never longer: no indels)."""
+    children = toy_model.infill(
+        ["CC"], 2_000, 1e-6, STEPS, torch.Generator().manual_seed(1), indel_rate=0.0
+    )
+    assert set(children) <= {"CC", "CN", "CO"} and len(set(children)) > 1
+
+
+def test_parents_the_vocabulary_cannot_encode_are_skipped(toy_model):
+    generator = torch.Generator().manual_seed(2)
+    assert toy_model.infill(["not a smiles", "S"], 10, 0.5, STEPS, generator) == []
+    children = toy_model.infill(["not a smiles", "CN"], 10, 0.5, STEPS, generator)
+    assert len(children) == 10
+
+
+def test_insert_delete_keeps_lengths_in_bounds_and_rates_honest():
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.arange(2, 42)
+    assert torch.equal(_insert_delete(tokens, 0.0, 60, generator), tokens)
+    changes = []
+    for _ in range(500):
+        child = _insert_delete(tokens, 0.1, 60, generator)
+        assert 1 <= len(child) <= 60
+        inserted = int((child == MASK_ID).sum())
+        changes.append((inserted, len(tokens) + inserted - len(child)))
+    inserted, deleted = (sum(column) / len(changes) for column in zip(*changes, strict=True))
+    assert abs(inserted - 4.0) < 0.4 and abs(deleted - 4.0) < 0.4  # 40 tokens x rate 0.1
+    kept = _insert_delete(tokens, 0.1, 60, generator)
+    real = kept[kept != MASK_ID].tolist()
+    assert real == sorted(real)  # deletions and insertions never reorder the kept tokens
+    assert len(_insert_delete(tokens, 1.0, 40, generator)) <= 40
+
+
+def test_edits_under_a_template_change_only_free_positions():
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=6)
+    model = MaskedDiffusion(AminoAcidTokenizer(), config).eval()
+    template = Template.from_string(model.tokenizer, "MK--W-")
+    children = model.infill(
+        ["MKAAWA"], 200, 0.5, 4, torch.Generator().manual_seed(0), template=template
+    )
+    assert len(children) == 200 and all(len(c) == 6 for c in children)
+    assert all(c[:2] == "MK" and c[4] == "W" for c in children)
+    assert len({c[2:4] + c[5] for c in children}) > 20  # the free positions were redrawn
