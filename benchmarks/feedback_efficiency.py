@@ -113,7 +113,10 @@ def main() -> None:
         "batch_size": args.batch_size,
         "model": args.model,
         "out": str(args.out),
-        "threads": max(1, (os.cpu_count() or 1) // args.workers),
+        # OMP_NUM_THREADS, when set, caps each campaign (other jobs on the machine).
+        "threads": int(
+            os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // args.workers)
+        ),
         "settings": overrides,
         "suffix": suffix,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 from molseiko.diffusion.checkpoint import load_model
@@ -13,6 +14,9 @@ from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
 from molseiko.errors import MolseikoError
 from molseiko.oracles.parallel import parallel
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble, SequenceEnsemble
+
+DEFAULT_INFILL = 0.5
+"""Share of the pool edited from the best measured designs when the config leaves it at -1."""
 
 
 def default_run_dir(config: CampaignConfig) -> Path:
@@ -37,6 +41,8 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     run_dir = Path(run_dir or config.out or default_run_dir(config))
     oracle = parallel(config.objective, config.scheduler, config.oracle_chunk)
     policy = load_model(config.model or None, device=config.device)
+    if config.infill == -1.0:  # the default: edit designs where the model can
+        config = replace(config, infill=DEFAULT_INFILL if hasattr(policy, "infill") else 0.0)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
         kind = SequenceEnsemble if policy.tokenizer.domain == "protein" else RewardEnsemble

@@ -35,9 +35,10 @@ class CampaignConfig:
     """Candidates sampled per batch slot before selection (sampling is cheap; calls are not)."""
     select: str = "ucb"
     """'sample' (the first valid new designs: pure SEIKO) or 'ucb' (rank the pool)."""
-    infill: float = 0.0
+    infill: float = -1.0
     """Share of the pool made by editing the best designs measured so far (re-noise part of a
-    design, denoise it again with the current policy); the rest is sampled from scratch."""
+    design, denoise it again with the current policy); the rest is sampled from scratch.
+    -1 (default): 0.5 with a model that can edit designs (sequence models), else 0."""
     infill_mask: float = 0.2
     """Share of a parent's tokens re-noised per edit (more: bolder edits)."""
     infill_parents: int = 20
@@ -69,8 +70,10 @@ class CampaignConfig:
             raise MolseikoError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
         if self.select not in ("sample", "ucb"):
             raise MolseikoError(f"select must be 'sample' or 'ucb', not {self.select!r}")
-        if not (0.0 <= self.infill <= 1.0 and 0.0 < self.infill_mask <= 1.0):
-            raise MolseikoError("infill must lie in [0, 1] and infill_mask in (0, 1]")
+        if not (0.0 <= self.infill <= 1.0 or self.infill == -1.0):
+            raise MolseikoError("infill must lie in [0, 1] (or be -1: the model's default)")
+        if not 0.0 < self.infill_mask <= 1.0:
+            raise MolseikoError("infill_mask must lie in (0, 1]")
         if self.infill_parents < 1:
             raise MolseikoError("infill_parents must be positive")
         if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:

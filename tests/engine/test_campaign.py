@@ -209,3 +209,18 @@ def test_infill_needs_feedback_and_an_editing_model(tiny_config, tmp_path):
     assert campaign._parents() == []  # model-free variants use no measurement
     with pytest.raises(MolseikoError, match="infill must lie in"):
         tiny_config(infill=1.5)
+    with pytest.raises(MolseikoError, match="infill_mask must lie in"):
+        tiny_config(infill_mask=0.0)
+
+
+def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
+    from molseiko.engine.build import DEFAULT_INFILL
+    from molseiko.engine.config import CampaignConfig
+
+    campaign = build_campaign(tiny_config(budget=10), tmp_path / "run")
+    assert campaign.config.infill == DEFAULT_INFILL  # a sequence model edits designs
+    saved = CampaignConfig.from_toml(tmp_path / "run" / "config.toml")
+    assert saved.infill == DEFAULT_INFILL
+    campaign.close()
+    resumed = build_campaign(tiny_config(budget=10), tmp_path / "run")  # same campaign
+    assert resumed.config.infill == DEFAULT_INFILL
