@@ -41,8 +41,13 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     run_dir = Path(run_dir or config.out or default_run_dir(config))
     oracle = parallel(config.objective, config.scheduler, config.oracle_chunk)
     policy = load_model(config.model or None, device=config.device)
-    if config.infill == -1.0:  # the default: edit designs where the model can
-        config = replace(config, infill=DEFAULT_INFILL if hasattr(policy, "infill") else 0.0)
+    saved = run_dir / "config.toml"
+    previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
+    if previous is not None and previous.infill == -1.0:  # saved before edits existed: none made
+        previous = replace(previous, infill=0.0)
+    if config.infill == -1.0:  # the default: as the run did so far, else edit where the model can
+        default = DEFAULT_INFILL if hasattr(policy, "infill") else 0.0
+        config = replace(config, infill=previous.infill if previous else default)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
         kind = SequenceEnsemble if policy.tokenizer.domain == "protein" else RewardEnsemble
@@ -68,8 +73,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     if getattr(oracle, "poses", False) is None:  # an oracle that can keep poses (docking)
         oracle.poses = run_dir / "poses"
-    saved = run_dir / "config.toml"
-    if saved.is_file() and not CampaignConfig.from_toml(saved).same_campaign(config):
+    if previous is not None and not previous.same_campaign(config):
         raise MolseikoError(
             f"{run_dir} holds a campaign with other settings; use --resume or --out"
         )

@@ -224,3 +224,14 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     campaign.close()
     resumed = build_campaign(tiny_config(budget=10), tmp_path / "run")  # same campaign
     assert resumed.config.infill == DEFAULT_INFILL
+    resumed.close()
+    # A run saved before edits existed (no `infill` key) made none: it resumes without them.
+    old = tmp_path / "old"
+    build_campaign(tiny_config(budget=10, infill=0.0), old).close()
+    text = (old / "config.toml").read_text()
+    (old / "config.toml").write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("infill ="))
+    )
+    assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
+    again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
+    assert again.config.infill == 0.0
