@@ -266,7 +266,7 @@ class Campaign:
             )
             designs = self.policy.decode(trajectory)
             if edits:
-                designs += self.policy.infill(
+                children = self.policy.infill(
                     parents,
                     edits,
                     self.config.infill_mask,
@@ -274,6 +274,15 @@ class Campaign:
                     generator,
                     template=self.template,
                 )
+                if len(children) < edits:  # parents it cannot encode: fresh samples instead
+                    extra = self.policy.sample(
+                        edits - len(children),
+                        self.config.denoising_steps,
+                        generator,
+                        template=self.template,
+                    )
+                    children += self.policy.decode(extra)
+                designs += children
                 # Mixed, so `select = "sample"` (the first new designs) takes edits too.
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
                 designs = [designs[i] for i in rng.permutation(len(designs))]

@@ -235,3 +235,21 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
     again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
     assert again.config.infill == 0.0
+
+
+def test_edits_the_model_cannot_make_are_replaced_by_fresh_samples(tiny_config, tmp_path):
+    """No parent encodes (infill returns nothing): the pool keeps its size with fresh samples."""
+    config = tiny_config(budget=20, infill=0.5, pool_factor=4)
+    campaign = build_campaign(config, tmp_path / "run")
+    campaign.run_round(1, 10, last=False)
+    campaign.policy.infill = lambda *args, **kwargs: []
+    sizes = []
+    sample = campaign.policy.sample
+
+    def counting_sample(n, *args, **kwargs):
+        sizes.append(n)
+        return sample(n, *args, **kwargs)
+
+    campaign.policy.sample = counting_sample
+    campaign.propose_batch(2, 10, campaign._generator(2))
+    assert sizes[:2] == [20, 20]  # half the pool of 40 fresh, then the 20 missing edits
