@@ -68,6 +68,16 @@ def _insert_delete(
     return tokens[:max_len]
 
 
+def _splice(
+    first: torch.Tensor, second: torch.Tensor, max_len: int, generator: torch.Generator
+) -> torch.Tensor:
+    """One-point crossover: a proper prefix of `first` joined to a proper suffix of `second`,
+    each cut at a uniformly drawn inner point, within max_len."""
+    cut_first = int(torch.randint(1, max(len(first), 2), (1,), generator=generator))
+    cut_second = int(torch.randint(1, max(len(second), 2), (1,), generator=generator))
+    return torch.cat([first[:cut_first], second[cut_second:]])[:max_len]
+
+
 def _categorical_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """KL(p || q) over the last dim; entries where p is 0 contribute 0 even if q is 0 too."""
     p = log_p.exp()
@@ -185,12 +195,16 @@ class MaskedDiffusion(nn.Module):
         batch_size: int = 256,
         template: Template | None = None,
         indel_rate: float | None = None,
+        crossover: float = 0.0,
     ) -> list[str | None]:
         """Edit designs by re-noising part of them and denoising again (SDEdit for absorbing
         diffusion): `n` children, dealt to `parents` in turn, each with every token masked with
         probability `mask_fraction` (at least one) and, without a template, each token deleted
         and a mask inserted with probability `indel_rate` (default `mask_fraction / 4`), so
-        children may grow or shrink. Pinned template positions are never touched. Parents this
+        children may grow or shrink. Without a template, a child is with probability
+        `crossover` first spliced from its parent's prefix and another parent's suffix (one-point
+        crossover, as in a genetic algorithm), and the masks then let the denoiser mend the
+        join. Pinned template positions are never touched. Parents this
         vocabulary cannot encode are skipped; returns the children's designs (None flags an
         invalid one). The denoiser does not see the time, so a partly clean state is denoised
         exactly as a state of the forward process would be.
@@ -207,6 +221,10 @@ class MaskedDiffusion(nn.Module):
         for child in range(n):
             tokens = torch.tensor(encoded[child % len(encoded)])
             if template is None:
+                if crossover > 0 and len(encoded) > 1 and torch.rand(1, generator=cpu) < crossover:
+                    other = int(torch.randint(len(encoded) - 1, (1,), generator=cpu))
+                    other += other >= child % len(encoded)  # any parent but this one
+                    tokens = _splice(tokens, torch.tensor(encoded[other]), self.config.max_len, cpu)
                 tokens = _insert_delete(tokens, indel_rate, self.config.max_len, cpu)
                 free = torch.ones(len(tokens), dtype=torch.bool)
             else:

@@ -17,6 +17,8 @@ from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble, SequenceEns
 
 DEFAULT_INFILL = 0.5
 """Share of the pool edited from the best measured designs when the config leaves it at -1."""
+DEFAULT_CROSSOVER = 0.5
+"""Share of those edits that splice two parents first, when the config leaves it at -1."""
 
 
 def default_run_dir(config: CampaignConfig) -> Path:
@@ -43,11 +45,19 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     policy = load_model(config.model or None, device=config.device)
     saved = run_dir / "config.toml"
     previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
-    if previous is not None and previous.infill == -1.0:  # saved before edits existed: none made
+    # A key missing from a saved config (-1 once read) predates its feature: the run did without.
+    if previous is not None and previous.infill == -1.0:
         previous = replace(previous, infill=0.0)
+    if previous is not None and previous.infill_crossover == -1.0:
+        previous = replace(previous, infill_crossover=0.0)
     if config.infill == -1.0:  # the default: as the run did so far, else edit where the model can
         default = DEFAULT_INFILL if hasattr(policy, "infill") else 0.0
         config = replace(config, infill=previous.infill if previous else default)
+    if config.infill_crossover == -1.0:
+        default = DEFAULT_CROSSOVER if config.infill > 0 else 0.0
+        config = replace(
+            config, infill_crossover=previous.infill_crossover if previous else default
+        )
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
         kind = SequenceEnsemble if policy.tokenizer.domain == "protein" else RewardEnsemble

@@ -273,6 +273,7 @@ class Campaign:
                     self.config.denoising_steps,
                     generator,
                     template=self.template,
+                    crossover=max(self.config.infill_crossover, 0.0),
                 )
                 if len(children) < edits:  # parents it cannot encode: fresh samples instead
                     extra = self.policy.sample(

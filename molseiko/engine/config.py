@@ -39,10 +39,13 @@ class CampaignConfig:
     """Share of the pool made by editing the best designs measured so far (re-noise part of a
     design, denoise it again with the current policy); the rest is sampled from scratch.
     -1 (default): 0.5 with a model that can edit designs (sequence models), else 0."""
-    infill_mask: float = 0.2
+    infill_mask: float = 0.1
     """Share of a parent's tokens re-noised per edit (more: bolder edits)."""
     infill_parents: int = 20
     """How many of the best measured designs are edited."""
+    infill_crossover: float = -1.0
+    """Share of the edits that first join one parent's prefix to another's suffix (crossover),
+    before re-noising. -1 (default): 0.5 where the pool has edits, else 0."""
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
     finetune_iterations: int = 12
@@ -74,6 +77,8 @@ class CampaignConfig:
             raise MolseikoError("infill must lie in [0, 1] (or be -1: the model's default)")
         if not 0.0 < self.infill_mask <= 1.0:
             raise MolseikoError("infill_mask must lie in (0, 1]")
+        if not (0.0 <= self.infill_crossover <= 1.0 or self.infill_crossover == -1.0):
+            raise MolseikoError("infill_crossover must lie in [0, 1] (or be -1: the default)")
         if self.infill_parents < 1:
             raise MolseikoError("infill_parents must be positive")
         if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:

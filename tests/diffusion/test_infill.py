@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from molseiko.diffusion.denoiser import DenoiserConfig
-from molseiko.diffusion.masked import MaskedDiffusion, _insert_delete
+from molseiko.diffusion.masked import MaskedDiffusion, _insert_delete, _splice
 from molseiko.diffusion.tokenizer import MASK_ID, AminoAcidTokenizer
 from molseiko.diffusion.trajectory import Template
 from tests.conftest import all_paths
@@ -83,3 +83,49 @@ def test_edits_under_a_template_change_only_free_positions():
     assert len(children) == 200 and all(len(c) == 6 for c in children)
     assert all(c[:2] == "MK" and c[4] == "W" for c in children)
     assert len({c[2:4] + c[5] for c in children}) > 20  # the free positions were redrawn
+
+
+def test_splice_joins_a_proper_prefix_to_a_proper_suffix_at_every_cut():
+    generator = torch.Generator().manual_seed(3)
+    first, second = torch.arange(2, 7), torch.arange(12, 17)  # five tokens each
+    seen = set()
+    for _ in range(2_000):
+        child = _splice(first, second, 60, generator).tolist()
+        cut = sum(token < 12 for token in child)
+        assert child[:cut] == first[:cut].tolist() and 1 <= cut <= 4
+        suffix = child[cut:]
+        assert 1 <= len(suffix) <= 4 and suffix == second[len(second) - len(suffix) :].tolist()
+        seen.add((cut, len(suffix)))
+    assert len(seen) == 16  # every pair of inner cuts, none favoured out of existence
+    assert len(_splice(first, second, 3, generator)) <= 3
+
+
+def _mismatches_from_two_runs(design: str, first: str, second: str) -> int:
+    """Fewest letters to change for `design` to read first^i second^j (i, j >= 1)."""
+    return min(
+        sum(a != b for a, b in zip(design, first * cut + second * (len(design) - cut), strict=True))
+        for cut in range(1, len(design))
+    )
+
+
+def test_crossover_children_join_two_parents_and_mend_one_token():
+    """Crossover 1 with a tiny mask: every child is a run of one parent's letter then the
+    other's, up to the one redrawn token, in both orders and at many lengths; crossover 0
+    keeps the parent's length."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=16)
+    model = MaskedDiffusion(AminoAcidTokenizer(), config).eval()
+    parents = ["AAAAAAAA", "WWWWWWWW"]
+    generator = torch.Generator().manual_seed(4)
+    children = model.infill(parents, 400, 1e-6, 4, generator, indel_rate=0.0, crossover=1.0)
+    assert len(children) == 400
+    for child in children:
+        assert min(
+            _mismatches_from_two_runs(child, "A", "W"), _mismatches_from_two_runs(child, "W", "A")
+        ) <= 1
+    assert {child[0] for child in children} >= {"A", "W"}
+    assert len({len(child) for child in children}) >= 10  # 2..14 letters: cuts vary
+    plain = model.infill(parents, 100, 1e-6, 4, generator, indel_rate=0.0, crossover=0.0)
+    assert all(len(child) == 8 for child in plain)
+    for row, child in enumerate(plain):  # children are dealt to the parents in turn
+        assert sum(a != b for a, b in zip(child, parents[row % 2], strict=True)) <= 1

@@ -184,14 +184,16 @@ def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
 def test_infill_edits_the_best_measured_designs_into_the_pool(tiny_config, tmp_path):
     """With infill = 1 the whole pool after round 1 is edits: the engine hands the policy the best
     finite measurements, asks for pool x infill children, and proposes only from them."""
+    from molseiko.engine.build import DEFAULT_CROSSOVER
+
     config = tiny_config(budget=20, infill=1.0, infill_parents=3, pool_factor=2)
     campaign = build_campaign(config, tmp_path / "run")
     calls = []
     children = ["CCCCO", "CCCCN", "CCCCF", "CCCCCl", "c1ccncc1", "OCCCO", "NCCCN", "CC(C)CO"]
     children += ["CCCC(=O)O", "CCCCC#N", "CC1CCCC1", "C1CCOC1"]
 
-    def fake_infill(parents, n, mask_fraction, steps, generator, template=None):
-        calls.append((list(parents), n, mask_fraction))
+    def fake_infill(parents, n, mask_fraction, steps, generator, template=None, crossover=0.0):
+        calls.append((list(parents), n, mask_fraction, crossover))
         return (children + [None]) * 2  # invalid children are dropped like invalid samples
 
     campaign.policy.infill = fake_infill
@@ -199,7 +201,7 @@ def test_infill_edits_the_best_measured_designs_into_the_pool(tiny_config, tmp_p
     assert calls == []  # nothing measured yet: round 1 samples from scratch
     measured = sorted(((v, k) for k, v, _ in campaign.ledger.measurements()), reverse=True)
     campaign.run_round(2, 10, last=True)
-    assert calls == [([k for _, k in measured[:3]], 20, config.infill_mask)]
+    assert calls == [([k for _, k in measured[:3]], 20, config.infill_mask, DEFAULT_CROSSOVER)]
     round_two = campaign.ledger.proposed(2)
     assert len(round_two) == 10 and set(round_two) <= set(children)
 
@@ -211,16 +213,19 @@ def test_infill_needs_feedback_and_an_editing_model(tiny_config, tmp_path):
         tiny_config(infill=1.5)
     with pytest.raises(MolseikoError, match="infill_mask must lie in"):
         tiny_config(infill_mask=0.0)
+    with pytest.raises(MolseikoError, match="infill_crossover must lie in"):
+        tiny_config(infill_crossover=-0.5)
 
 
 def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
-    from molseiko.engine.build import DEFAULT_INFILL
+    from molseiko.engine.build import DEFAULT_CROSSOVER, DEFAULT_INFILL
     from molseiko.engine.config import CampaignConfig
 
     campaign = build_campaign(tiny_config(budget=10), tmp_path / "run")
     assert campaign.config.infill == DEFAULT_INFILL  # a sequence model edits designs
+    assert campaign.config.infill_crossover == DEFAULT_CROSSOVER
     saved = CampaignConfig.from_toml(tmp_path / "run" / "config.toml")
-    assert saved.infill == DEFAULT_INFILL
+    assert saved.infill == DEFAULT_INFILL and saved.infill_crossover == DEFAULT_CROSSOVER
     campaign.close()
     resumed = build_campaign(tiny_config(budget=10), tmp_path / "run")  # same campaign
     assert resumed.config.infill == DEFAULT_INFILL
@@ -234,7 +239,17 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     )
     assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
     again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
-    assert again.config.infill == 0.0
+    assert again.config.infill == 0.0 and again.config.infill_crossover == 0.0
+    again.close()
+    # Saved with edits but before crossover existed: it resumes with edits, without crossover.
+    edits = tmp_path / "edits"
+    build_campaign(tiny_config(budget=10), edits).close()
+    text = (edits / "config.toml").read_text()
+    (edits / "config.toml").write_text(
+        "\n".join(l for l in text.splitlines() if not l.startswith("infill_crossover ="))
+    )
+    resumed = build_campaign(tiny_config(budget=10), edits)  # a plain CLI call: defaults
+    assert resumed.config.infill == DEFAULT_INFILL and resumed.config.infill_crossover == 0.0
 
 
 def test_edits_the_model_cannot_make_are_replaced_by_fresh_samples(tiny_config, tmp_path):
