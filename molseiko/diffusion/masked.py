@@ -72,9 +72,14 @@ def _splice(
     first: torch.Tensor, second: torch.Tensor, max_len: int, generator: torch.Generator
 ) -> torch.Tensor:
     """One-point crossover: a proper prefix of `first` joined to a proper suffix of `second`,
-    each cut at a uniformly drawn inner point, within max_len."""
+    each cut at a uniformly drawn inner point, within max_len. Parents of one length are cut at
+    the same point, so aligned positions (a protein's residues) keep their places."""
     cut_first = int(torch.randint(1, max(len(first), 2), (1,), generator=generator))
-    cut_second = int(torch.randint(1, max(len(second), 2), (1,), generator=generator))
+    cut_second = (
+        cut_first
+        if len(first) == len(second)
+        else int(torch.randint(1, max(len(second), 2), (1,), generator=generator))
+    )
     return torch.cat([first[:cut_first], second[cut_second:]])[:max_len]
 
 
@@ -201,10 +206,10 @@ class MaskedDiffusion(nn.Module):
         diffusion): `n` children, dealt to `parents` in turn, each with every token masked with
         probability `mask_fraction` (at least one) and, without a template, each token deleted
         and a mask inserted with probability `indel_rate` (default `mask_fraction / 4`), so
-        children may grow or shrink. Without a template, a child is with probability
-        `crossover` first spliced from its parent's prefix and another parent's suffix (one-point
-        crossover, as in a genetic algorithm), and the masks then let the denoiser mend the
-        join. Pinned template positions are never touched. Parents this
+        children may grow or shrink. A child is with probability `crossover` first spliced from
+        its parent's prefix and another parent's suffix (one-point crossover, as in a genetic
+        algorithm; parents of one length, as under a template, are cut at the same position),
+        and the masks then let the denoiser mend the join. Pinned template positions are never touched. Parents this
         vocabulary cannot encode are skipped; returns the children's designs (None flags an
         invalid one). The denoiser does not see the time, so a partly clean state is denoised
         exactly as a state of the forward process would be.
@@ -220,11 +225,12 @@ class MaskedDiffusion(nn.Module):
         children = []
         for child in range(n):
             tokens = torch.tensor(encoded[child % len(encoded)])
+            if crossover > 0 and len(encoded) > 1 and torch.rand(1, generator=cpu) < crossover:
+                other = int(torch.randint(len(encoded) - 1, (1,), generator=cpu))
+                other = torch.tensor(encoded[other + (other >= child % len(encoded))])
+                if template is None or len(other) == len(tokens):  # a template keeps lengths
+                    tokens = _splice(tokens, other, self.config.max_len, cpu)
             if template is None:
-                if crossover > 0 and len(encoded) > 1 and torch.rand(1, generator=cpu) < crossover:
-                    other = int(torch.randint(len(encoded) - 1, (1,), generator=cpu))
-                    other += other >= child % len(encoded)  # any parent but this one
-                    tokens = _splice(tokens, torch.tensor(encoded[other]), self.config.max_len, cpu)
                 tokens = _insert_delete(tokens, indel_rate, self.config.max_len, cpu)
                 free = torch.ones(len(tokens), dtype=torch.bool)
             else:

@@ -87,24 +87,26 @@ def test_edits_under_a_template_change_only_free_positions():
 
 def test_splice_joins_a_proper_prefix_to_a_proper_suffix_at_every_cut():
     generator = torch.Generator().manual_seed(3)
-    first, second = torch.arange(2, 7), torch.arange(12, 17)  # five tokens each
+    first, second = torch.arange(2, 7), torch.arange(12, 18)  # five and six tokens
     seen = set()
     for _ in range(2_000):
         child = _splice(first, second, 60, generator).tolist()
         cut = sum(token < 12 for token in child)
         assert child[:cut] == first[:cut].tolist() and 1 <= cut <= 4
         suffix = child[cut:]
-        assert 1 <= len(suffix) <= 4 and suffix == second[len(second) - len(suffix) :].tolist()
+        assert 1 <= len(suffix) <= 5 and suffix == second[len(second) - len(suffix) :].tolist()
         seen.add((cut, len(suffix)))
-    assert len(seen) == 16  # every pair of inner cuts, none favoured out of existence
+    assert len(seen) == 20  # every pair of inner cuts, none favoured out of existence
     assert len(_splice(first, second, 3, generator)) <= 3
+    aligned = {tuple(_splice(first, second[:5], 60, generator).tolist()) for _ in range(200)}
+    assert aligned == {tuple(range(2, 2 + cut)) + tuple(range(12 + cut, 17)) for cut in range(1, 5)}
 
 
-def _mismatches_from_two_runs(design: str, first: str, second: str) -> int:
-    """Fewest letters to change for `design` to read first^i second^j (i, j >= 1)."""
+def _mismatches_from_two_runs(design: str, first: str, second: str, inner: bool = True) -> int:
+    """Fewest letters to change for `design` to read first^i second^j (i, j >= 1 if `inner`)."""
     return min(
         sum(a != b for a, b in zip(design, first * cut + second * (len(design) - cut), strict=True))
-        for cut in range(1, len(design))
+        for cut in (range(1, len(design)) if inner else range(len(design) + 1))
     )
 
 
@@ -115,7 +117,7 @@ def test_crossover_children_join_two_parents_and_mend_one_token():
     torch.manual_seed(0)
     config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=16)
     model = MaskedDiffusion(AminoAcidTokenizer(), config).eval()
-    parents = ["AAAAAAAA", "WWWWWWWW"]
+    parents = ["AAAAAAAA", "WWWWWWWWWW"]
     generator = torch.Generator().manual_seed(4)
     children = model.infill(parents, 400, 1e-6, 4, generator, indel_rate=0.0, crossover=1.0)
     assert len(children) == 400
@@ -124,8 +126,27 @@ def test_crossover_children_join_two_parents_and_mend_one_token():
             _mismatches_from_two_runs(child, "A", "W"), _mismatches_from_two_runs(child, "W", "A")
         ) <= 1
     assert {child[0] for child in children} >= {"A", "W"}
-    assert len({len(child) for child in children}) >= 10  # 2..14 letters: cuts vary
+    assert len({len(child) for child in children}) >= 10  # 2..16 letters: cuts vary
     plain = model.infill(parents, 100, 1e-6, 4, generator, indel_rate=0.0, crossover=0.0)
-    assert all(len(child) == 8 for child in plain)
+    assert all(len(child) == len(parents[row % 2]) for row, child in enumerate(plain))
     for row, child in enumerate(plain):  # children are dealt to the parents in turn
         assert sum(a != b for a, b in zip(child, parents[row % 2], strict=True)) <= 1
+
+
+def test_crossover_under_a_template_cuts_aligned_and_keeps_pinned_positions():
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=8)
+    model = MaskedDiffusion(AminoAcidTokenizer(), config).eval()
+    template = Template.from_string(model.tokenizer, "M------K")
+    parents = ["MAAAAAAK", "MWWWWWWK"]
+    children = model.infill(
+        parents, 300, 1e-6, 4, torch.Generator().manual_seed(5), template=template, crossover=1.0
+    )
+    assert all(len(c) == 8 and c[0] == "M" and c[-1] == "K" for c in children)
+    for child in children:  # the same cut in both parents: A's then W's or W's then A's, in place
+        middle = child[1:-1]  # a cut next to a pinned end leaves one parent's letters only
+        assert min(
+            _mismatches_from_two_runs(middle, "A", "W", inner=False),
+            _mismatches_from_two_runs(middle, "W", "A", inner=False),
+        ) <= 1
+    assert len({child.count("A") for child in children}) >= 5
