@@ -209,10 +209,10 @@ class MaskedDiffusion(nn.Module):
         children may grow or shrink. A child is with probability `crossover` first spliced from
         its parent's prefix and another parent's suffix (one-point crossover, as in a genetic
         algorithm; parents of one length, as under a template, are cut at the same position),
-        and the masks then let the denoiser mend the join. Pinned template positions are never touched. Parents this
-        vocabulary cannot encode are skipped; returns the children's designs (None flags an
-        invalid one). The denoiser does not see the time, so a partly clean state is denoised
-        exactly as a state of the forward process would be.
+        and the masks then let the denoiser mend the join. Pinned template positions are never
+        touched. Parents this vocabulary cannot encode are skipped; returns the children's
+        designs (None flags an invalid one). The denoiser does not see the time, so a partly
+        clean state is denoised exactly as a state of the forward process would be.
         """
         indel_rate = mask_fraction / 4 if indel_rate is None else indel_rate
         encoded = [ids for ids in map(self.tokenizer.from_design, parents) if ids]

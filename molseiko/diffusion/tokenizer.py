@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import torch
 
 PAD, MASK = "[PAD]", "[MASK]"
 PAD_ID, MASK_ID = 0, 1
+
+
+_BRACKET_HYDROGEN = re.compile(r"\[([BCNOPS])H\d?\]")
+"""A neutral, unlabelled, non-stereo aliphatic atom with bracketed hydrogens: `[SH]`, `[PH2]`."""
 
 
 class SelfiesTokenizer:
@@ -68,7 +73,29 @@ class SelfiesTokenizer:
         from molseiko.domains.molecule import to_selfies
 
         selfies = to_selfies(smiles)
-        return None if selfies is None else self.encode(selfies)
+        if selfies is None:
+            return None
+        return self.encode(selfies) or self._implicit_hydrogen_ids(smiles)
+
+    def _implicit_hydrogen_ids(self, smiles: str) -> list[int] | None:
+        """Another spelling for designs whose SELFIES needs a symbol outside the vocabulary
+        because SMILES writes an atom's hydrogens in brackets: hypervalent sulfur, `C[SH](C)C`,
+        which the model makes from `[S]` with three bonds, encodes as `[SH1]`. Written without
+        the bracket the atom takes the same hydrogens implicitly; the spelling is kept only if
+        it decodes back to the very same molecule."""
+        import selfies as sf
+
+        from molseiko.domains.molecule import canonical_smiles, from_selfies
+
+        canonical = canonical_smiles(smiles)
+        plain = _BRACKET_HYDROGEN.sub(r"\1", canonical or "")
+        if plain == canonical:
+            return None
+        try:
+            ids = self.encode(sf.encoder(plain))
+        except sf.EncoderError:
+            return None
+        return ids if ids and from_selfies(self.decode(ids)) == canonical else None
 
     def pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad to the batch's own longest sequence.

@@ -122,9 +122,13 @@ def test_crossover_children_join_two_parents_and_mend_one_token():
     children = model.infill(parents, 400, 1e-6, 4, generator, indel_rate=0.0, crossover=1.0)
     assert len(children) == 400
     for child in children:
-        assert min(
-            _mismatches_from_two_runs(child, "A", "W"), _mismatches_from_two_runs(child, "W", "A")
-        ) <= 1
+        assert (
+            min(
+                _mismatches_from_two_runs(child, "A", "W"),
+                _mismatches_from_two_runs(child, "W", "A"),
+            )
+            <= 1
+        )
     assert {child[0] for child in children} >= {"A", "W"}
     assert len({len(child) for child in children}) >= 10  # 2..16 letters: cuts vary
     plain = model.infill(parents, 100, 1e-6, 4, generator, indel_rate=0.0, crossover=0.0)
@@ -145,8 +149,11 @@ def test_crossover_under_a_template_cuts_aligned_and_keeps_pinned_positions():
     assert all(len(c) == 8 and c[0] == "M" and c[-1] == "K" for c in children)
     for child in children:  # the same cut in both parents: A's then W's or W's then A's, in place
         middle = child[1:-1]  # a cut next to a pinned end leaves one parent's letters only
-        assert min(
-            _mismatches_from_two_runs(middle, "A", "W", inner=False),
-            _mismatches_from_two_runs(middle, "W", "A", inner=False),
-        ) <= 1
+        assert (
+            min(
+                _mismatches_from_two_runs(middle, "A", "W", inner=False),
+                _mismatches_from_two_runs(middle, "W", "A", inner=False),
+            )
+            <= 1
+        )
     assert len({child.count("A") for child in children}) >= 5

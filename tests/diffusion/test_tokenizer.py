@@ -28,6 +28,24 @@ def test_unknown_symbol_and_invalid_smiles_give_none(tokenizer):
     assert tokenizer.from_design("C1CC") is None
 
 
+@pytest.mark.parametrize("smiles", ["C[SH](C)C", "C[SH](=O)=O", "CC(C)[SH]1CCCC1"])
+def test_hypervalent_sulfur_the_model_makes_encodes_with_plain_symbols(smiles):
+    """The model makes `C[SH](C)C` from `[S]` with three bonds, but its canonical SELFIES needs
+    `[SH1]`, outside a vocabulary without it: the implicit-hydrogen spelling must encode, and
+    decode back to the very same molecule."""
+    plain = [
+        "[C][S][Branch1][C][C][C]",
+        "[C][=O]",
+        "[C][C][=Branch1][C][=O][O]",
+        "[C][C][C][C][C][Ring1][Branch1]",
+    ]
+    tokenizer = SelfiesTokenizer.from_selfies(plain)
+    assert "[SH1]" in to_selfies(smiles) and "[SH1]" not in tokenizer.vocab
+    ids = tokenizer.from_design(smiles)
+    assert ids is not None and tokenizer.to_design(ids) == canonical_smiles(smiles)
+    assert tokenizer.from_design("C[NH3+]") is None  # a charge is never dropped to fit
+
+
 def test_padding_and_decode_skip_pad(tokenizer):
     ids = [tokenizer.from_design("CCO"), tokenizer.from_design("c1ccccc1")]
     tokens, lengths = tokenizer.pad(ids)

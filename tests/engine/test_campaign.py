@@ -246,7 +246,7 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     build_campaign(tiny_config(budget=10), edits).close()
     text = (edits / "config.toml").read_text()
     (edits / "config.toml").write_text(
-        "\n".join(l for l in text.splitlines() if not l.startswith("infill_crossover ="))
+        "\n".join(x for x in text.splitlines() if not x.startswith("infill_crossover ="))
     )
     resumed = build_campaign(tiny_config(budget=10), edits)  # a plain CLI call: defaults
     assert resumed.config.infill == DEFAULT_INFILL and resumed.config.infill_crossover == 0.0
