@@ -19,6 +19,8 @@ DEFAULT_INFILL = 0.5
 """Share of the pool edited from the best measured designs when the config leaves it at -1."""
 DEFAULT_CROSSOVER = 0.5
 """Share of those edits that splice two parents first, when the config leaves it at -1."""
+LATER_KEYS = ("infill", "infill_crossover")
+"""Settings added after campaigns were already being saved; a saved run without one did without."""
 
 
 def default_run_dir(config: CampaignConfig) -> Path:
@@ -45,11 +47,8 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     policy = load_model(config.model or None, device=config.device)
     saved = run_dir / "config.toml"
     previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
-    # A key missing from a saved config (-1 once read) predates its feature: the run did without.
-    if previous is not None and previous.infill == -1.0:
-        previous = replace(previous, infill=0.0)
-    if previous is not None and previous.infill_crossover == -1.0:
-        previous = replace(previous, infill_crossover=0.0)
+    if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
+        previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
     if config.infill == -1.0:  # the default: as the run did so far, else edit where the model can
         default = DEFAULT_INFILL if hasattr(policy, "infill") else 0.0
         config = replace(config, infill=previous.infill if previous else default)

@@ -157,3 +157,18 @@ def test_crossover_under_a_template_cuts_aligned_and_keeps_pinned_positions():
             <= 1
         )
     assert len({child.count("A") for child in children}) >= 5
+
+
+def test_crossover_rate_is_the_share_of_spliced_children():
+    """Parents of 8 and 10 letters: a splice changes the child's length unless the cuts differ by
+    exactly 2 (7 of the 63 cut pairs), so with crossover 0.5 the share of children whose length
+    is not their parent's is 0.5 x 56/63 = 0.444; edits alone never change it (no indels)."""
+    torch.manual_seed(0)
+    config = DenoiserConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_len=16)
+    model = MaskedDiffusion(AminoAcidTokenizer(), config).eval()
+    parents = ["AAAAAAAA", "WWWWWWWWWW"]
+    children = model.infill(
+        parents, 2_000, 1e-6, 2, torch.Generator().manual_seed(6), indel_rate=0.0, crossover=0.5
+    )
+    changed = [len(c) != len(parents[row % 2]) for row, c in enumerate(children)]
+    assert abs(sum(changed) / len(changed) - 0.5 * 56 / 63) < 0.04
