@@ -104,7 +104,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     overrides = dict(_setting(item) for item in args.set)
-    suffix = "".join(f"+{key}={value}" for key, value in overrides.items())
+    # A file setting (first_batch=data/.../zinc250k.csv.gz) is labelled by its name (zinc250k).
+    suffix = "".join(
+        f"+{key}={str(value).split('/')[-1].split('.')[0]}" for key, value in overrides.items()
+    )
     if args.model:  # another checkpoint (e.g. the graph model) is its own method label
         suffix += f"@{Path(args.model).stem}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,16 @@
 
 The engine never branches on molecules vs proteins: it asks the model's domain for a design's
 canonical key, how to write a batch for people (SDF or FASTA), and what counts as "the same
-family" for batch diversity (a Murcko scaffold; proteins have none)."""
+family" for batch diversity (a Murcko scaffold; proteins have none), and how two designs cross
+without a model (molecules: at an acyclic bond; proteins: none here, the policy splices them)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class Domain:
     writer: Callable[[Path, Sequence[str | None], Iterable[dict]], int]
     group: Callable[[str], str] | None = None
     """The design's family for `max_per_scaffold`; None: every design is its own family."""
+    crossover: Callable[[Sequence[str], int, np.random.Generator], list[str]] | None = None
+    """Children of pairs of designs made without a model (`graph_crossover`); None: none."""
 
     def write(self, stem: str | Path, designs: Sequence[str | None], tags: Iterable[dict]) -> Path:
         path = Path(f"{stem}{self.suffix}")
@@ -38,9 +43,11 @@ def _murcko(smiles: str) -> str:
 
 def _molecule() -> Domain:
     from molseiko.domains.io import write_molecules
-    from molseiko.domains.molecule import canonical_smiles
+    from molseiko.domains.molecule import canonical_smiles, graph_crossover
 
-    return Domain("molecule", "smiles", ".sdf", canonical_smiles, write_molecules, _murcko)
+    return Domain(
+        "molecule", "smiles", ".sdf", canonical_smiles, write_molecules, _murcko, graph_crossover
+    )
 
 
 def _protein() -> Domain:

@@ -5,6 +5,9 @@ No function here substitutes a placeholder molecule; batch callers mask the None
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from rdkit import Chem, rdBase
 
 
@@ -59,3 +62,73 @@ def from_selfies(selfies: str | None) -> str | None:
     except sf.DecoderError:
         return None
     return canonical_smiles(smiles)
+
+
+def graph_crossover(parents: Sequence[str], count: int, rng: np.random.Generator) -> list[str]:
+    """Up to `count` children of pairs of `parents` (SMILES), each made by cutting one acyclic
+    single bond in both parents and bonding a piece of one to a piece of the other, at the two
+    atoms the cuts freed (the non-ring crossover of graph genetic algorithms). Rings and their
+    substituents are never broken, valences stay as they were, and a child's heavy-atom count
+    lies between its parents' (no fragments, no giants). Children are canonical SMILES; they
+    may repeat and may equal a parent."""
+    mols = [mol for mol in (to_mol(p) for p in parents) if mol is not None]
+    cuttable = [(mol, _acyclic_single_bonds(mol)) for mol in mols]
+    cuttable = [(mol, bonds) for mol, bonds in cuttable if bonds]
+    if len(cuttable) < 2 or count <= 0:
+        return []
+    children: list[str] = []
+    blocker = rdBase.BlockLogs()
+    for _ in range(count * 5):  # a join can fail (a charged piece, too large): try others
+        if len(children) >= count:
+            break
+        first, second = rng.choice(len(cuttable), 2, replace=False)
+        pieces = [_piece(*cuttable[i], rng) for i in (first, second)]
+        sizes = sorted(cuttable[i][0].GetNumHeavyAtoms() for i in (first, second))
+        child = _join(*pieces)
+        if child is not None and sizes[0] <= child.GetNumHeavyAtoms() <= sizes[1]:
+            children.append(Chem.MolToSmiles(child))
+    del blocker
+    return children
+
+
+_HALOGENS = {9, 17, 35, 53}
+
+
+def _acyclic_single_bonds(mol: Chem.Mol) -> list[int]:
+    """Bonds between two heavy atoms, in no ring, single: where a molecule may be cut."""
+    return [
+        bond.GetIdx()
+        for bond in mol.GetBonds()
+        if not bond.IsInRing() and bond.GetBondType() == Chem.BondType.SINGLE
+    ]
+
+
+def _piece(mol: Chem.Mol, bonds: list[int], rng: np.random.Generator) -> Chem.Mol:
+    """One side (chosen at random) of `mol` cut at a random bond of `bonds`; the cut end
+    carries a dummy atom."""
+    cut = Chem.FragmentOnBonds(mol, [bonds[rng.integers(len(bonds))]], dummyLabels=[(0, 0)])
+    sides = Chem.GetMolFrags(cut, asMols=True, sanitizeFrags=False)
+    return sides[rng.integers(len(sides))]
+
+
+def _join(first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
+    """Bond the atoms next to the dummies of two pieces and drop the dummies; None if the
+    result does not sanitize."""
+    combined = Chem.RWMol(Chem.CombineMols(first, second))
+    dummies = [atom.GetIdx() for atom in combined.GetAtoms() if atom.GetAtomicNum() == 0]
+    if len(dummies) != 2:
+        return None
+    ends = [combined.GetAtomWithIdx(d).GetNeighbors()[0] for d in dummies]
+    elements = sorted(atom.GetAtomicNum() for atom in ends)
+    if elements[1] in _HALOGENS and elements[0] != 6 or elements == [8, 8]:
+        return None  # N-Cl, O-Br, peroxides: bonds no medicinal chemist would make
+    ends = [atom.GetIdx() for atom in ends]
+    combined.AddBond(ends[0], ends[1], Chem.BondType.SINGLE)
+    for dummy in sorted(dummies, reverse=True):
+        combined.RemoveAtom(dummy)
+    child = combined.GetMol()
+    try:
+        Chem.SanitizeMol(child)
+    except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
+        return None
+    return child if child.GetNumAtoms() else None

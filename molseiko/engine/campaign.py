@@ -17,6 +17,7 @@ from molseiko.diffusion.checkpoint import atomic_save, model_from_state, model_s
 from molseiko.diffusion.masked import MaskedDiffusion
 from molseiko.diffusion.trajectory import Template
 from molseiko.domains.base import Domain, get_domain
+from molseiko.domains.io import read_smiles
 from molseiko.engine.acquisition import Acquisition
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import PolicyGradientFinetuner
@@ -254,17 +255,28 @@ class Campaign:
         if self.ledger.proposed(round_):
             return {"validity": math.nan, "uniqueness": math.nan, "novelty": math.nan}
         size = min(size, self.config.budget - self.ledger.count_measured())
+        if round_ == 1 and self.config.first_batch:
+            return self._propose_from_library(size)
         seen: set[str] = set()
         candidates: list[str] = []
         sampled = valid = 0
         pool = size * self.config.pool_factor
         parents = self._parents()
         edits = round(pool * self.config.infill) if parents else 0
+        crosses = round(pool * self.config.graph_crossover) if parents else 0
+        if self.domain.crossover is None:
+            crosses = 0
         for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
             trajectory = self.policy.sample(
-                pool - edits, self.config.denoising_steps, generator, template=self.template
+                pool - edits - crosses,
+                self.config.denoising_steps,
+                generator,
+                template=self.template,
             )
             designs = self.policy.decode(trajectory)
+            if crosses:
+                rng = np.random.default_rng([self.config.seed, round_, attempt, 1])
+                designs += self.domain.crossover(parents, crosses, rng)
             if edits:
                 children = self.policy.infill(
                     parents,
@@ -284,6 +296,7 @@ class Campaign:
                     )
                     children += self.policy.decode(extra)
                 designs += children
+            if edits or crosses:
                 # Mixed, so `select = "sample"` (the first new designs) takes edits too.
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
                 designs = [designs[i] for i in rng.permutation(len(designs))]
@@ -318,9 +331,31 @@ class Campaign:
             "novelty": len(candidates) / max(len(seen), 1),
         }
 
+    def _propose_from_library(self, size: int) -> dict:
+        """The first batch: `size` new valid designs drawn at random from `first_batch`."""
+        library = read_smiles(self.config.first_batch, column=self.domain.key_column)
+        rng = np.random.default_rng([self.config.seed, 1])
+        chosen: list[str] = []
+        drawn = 0
+        for index in rng.permutation(len(library)):
+            drawn += 1
+            key = self.domain.canonical(library[index])
+            if key is not None and key not in chosen and not self.ledger.is_known(key):
+                chosen.append(key)
+                if len(chosen) == size:
+                    break
+        if not chosen:
+            raise MolseikoError(f"{self.config.first_batch}: no valid new designs to draw from")
+        nan = [math.nan] * len(chosen)
+        self.ledger.propose(1, chosen, nan, nan, nan)
+        return {"validity": len(chosen) / drawn, "uniqueness": 1.0, "novelty": 1.0}
+
     def _parents(self) -> list[str]:
-        """The best measured designs, to be edited into part of the pool (none without infill)."""
-        if self.config.infill <= 0 or self.ensemble is None:  # model-free variants: no feedback
+        """The best measured designs, to be edited or crossed into part of the pool (none
+        without edits or crossover)."""
+        if self.config.infill <= 0 and self.config.graph_crossover <= 0:
+            return []
+        if self.ensemble is None:  # model-free variants: no feedback
             return []
         rows = [
             (value, key) for key, value, _ in self.ledger.measurements() if math.isfinite(value)

@@ -46,6 +46,14 @@ class CampaignConfig:
     infill_crossover: float = -1.0
     """Share of the edits that first join one parent's prefix to another's suffix (crossover),
     before re-noising. -1 (default): 0.5 where the pool has edits, else 0."""
+    graph_crossover: float = 0.0
+    """Share of the pool made by crossing two of the best measured designs without the model
+    (molecules: cut each at an acyclic single bond, bond a piece of one to a piece of the
+    other), as a graph genetic algorithm does; the rest is edits and fresh samples."""
+    first_batch: str = ""
+    """A CSV (column `smiles` / `sequence`) or .smi file to draw the first batch from at
+    random, in place of samples of the pretrained model (e.g. the library it was trained on,
+    or compounds on the shelf); empty = the model's samples."""
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
     finetune_iterations: int = 12
@@ -79,6 +87,10 @@ class CampaignConfig:
             raise MolseikoError("infill_mask must lie in (0, 1]")
         if not (0.0 <= self.infill_crossover <= 1.0 or self.infill_crossover == -1.0):
             raise MolseikoError("infill_crossover must lie in [0, 1] (or be -1: the default)")
+        if not 0.0 <= self.graph_crossover <= 1.0:
+            raise MolseikoError("graph_crossover must lie in [0, 1]")
+        if max(self.infill, 0.0) + self.graph_crossover > 1.0:
+            raise MolseikoError("infill + graph_crossover must not exceed 1 (shares of the pool)")
         if self.infill_parents < 1:
             raise MolseikoError("infill_parents must be positive")
         if self.budget < 1 or self.batch_size < 1 or self.pool_factor < 1:

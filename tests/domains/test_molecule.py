@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from rdkit import Chem
@@ -53,3 +54,45 @@ def test_sa_and_logp_match_the_zinc250k_table(zinc_head):
 def zinc_head():
     frame = pd.read_csv("data/zinc250k/zinc250k.csv.gz", nrows=5)
     return list(zip(frame.smiles, frame.logP, frame.SAS, strict=True))
+
+
+def test_graph_crossover_joins_a_piece_of_each_parent_at_an_acyclic_bond():
+    """Biaryl-like parents with one acyclic bond each: a child is one ring of the first parent
+    bonded to one ring of the second, so exactly four children exist, rings intact."""
+    from molseiko.domains.molecule import graph_crossover
+
+    parents = ["c1ccc(-c2ccncc2)cc1", "C1CCC(C2CCOCC2)CC1"]
+    children = graph_crossover(parents, 400, np.random.default_rng(0))
+    assert len(children) == 400
+    expected = {
+        "c1ccc(C2CCCCC2)cc1",
+        "c1ccc(C2CCOCC2)cc1",
+        "c1cc(C2CCCCC2)ccn1",
+        "c1cc(C2CCOCC2)ccn1",
+    }
+    assert set(children) == {Chem.CanonSmiles(s) for s in expected}
+    again = graph_crossover(parents, 400, np.random.default_rng(0))
+    assert again == children  # the draw is the generator's
+
+
+def test_graph_crossover_keeps_sizes_between_the_parents_and_refuses_odd_bonds():
+    from molseiko.domains.molecule import _join, graph_crossover
+
+    parents = ["CCOc1ccccc1C(=O)NC", "Nc1ncccc1CCCl", "O=C(O)CCc1ccc(Br)cc1", "CN(C)CCOC(=O)C"]
+    sizes = {p: Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in parents}
+    children = graph_crossover(parents, 300, np.random.default_rng(1))
+    assert len(children) == 300
+    for child in children:
+        mol = Chem.MolFromSmiles(child)
+        assert mol is not None and Chem.MolToSmiles(mol) == child
+        assert min(sizes.values()) <= mol.GetNumHeavyAtoms() <= max(sizes.values())
+        for bond in mol.GetBonds():  # never a halogen on a heteroatom, never a peroxide
+            pair = sorted((bond.GetBeginAtom().GetAtomicNum(), bond.GetEndAtom().GetAtomicNum()))
+            assert not (pair[1] in (9, 17, 35, 53) and pair[0] != 6) and pair != [8, 8]
+    chlorine, amine = Chem.MolFromSmiles("*Cl"), Chem.MolFromSmiles("*N(C)C")
+    assert _join(chlorine, amine) is None
+    assert Chem.MolToSmiles(_join(chlorine, Chem.MolFromSmiles("*C1CCCCC1"))) == "ClC1CCCCC1"
+    # Too few parents with a cuttable bond, or nothing asked for: no children.
+    assert graph_crossover(["c1ccccc1", "C1CCCCC1", "CCO"], 10, np.random.default_rng(0)) == []
+    assert graph_crossover(parents, 0, np.random.default_rng(0)) == []
+    assert graph_crossover(["not smiles", "CCOC"], 5, np.random.default_rng(0)) == []

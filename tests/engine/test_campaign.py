@@ -4,6 +4,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -268,3 +269,66 @@ def test_edits_the_model_cannot_make_are_replaced_by_fresh_samples(tiny_config, 
     campaign.policy.sample = counting_sample
     campaign.propose_batch(2, 10, campaign._generator(2))
     assert sizes[:2] == [20, 20]  # half the pool of 40 fresh, then the 20 missing edits
+
+
+def test_graph_crossover_children_of_the_best_designs_fill_their_share_of_the_pool(
+    tiny_config, tmp_path
+):
+    """graph_crossover = 1: after round 1 the whole pool is the domain's crossover children of
+    the best finite measurements, pool x share of them, and the batch is drawn from them."""
+    config = tiny_config(
+        budget=20, infill=0.0, graph_crossover=1.0, infill_parents=4, pool_factor=2
+    )
+    campaign = build_campaign(config, tmp_path / "run")
+    calls = []
+    children = ["CCCCO", "CCCCN", "CCCCF", "CCCCCl", "c1ccncc1", "OCCCO", "NCCCN", "CC(C)CO"]
+    children += ["CCCC(=O)O", "CCCCC#N", "CC1CCCC1", "C1CCOC1"]
+
+    def fake_crossover(parents, count, rng):
+        calls.append((list(parents), count))
+        return children + ["C1CC"]  # an invalid child is dropped like an invalid sample
+
+    campaign.domain = replace(campaign.domain, crossover=fake_crossover)
+    campaign.run_round(1, 10, last=False)
+    assert calls == []  # nothing measured yet: round 1 samples from scratch
+    measured = sorted(((v, k) for k, v, _ in campaign.ledger.measurements()), reverse=True)
+    campaign.run_round(2, 10, last=True)
+    assert calls == [([k for _, k in measured[:4]], 20)]
+    round_two = campaign.ledger.proposed(2)
+    assert len(round_two) == 10 and set(round_two) <= {Chem.CanonSmiles(c) for c in children}
+
+
+def test_graph_crossover_settings_are_checked(tiny_config):
+    with pytest.raises(MolseikoError, match="graph_crossover must lie in"):
+        tiny_config(graph_crossover=1.5)
+    with pytest.raises(MolseikoError, match="must not exceed 1"):
+        tiny_config(infill=0.6, graph_crossover=0.5)
+
+
+def test_first_batch_is_drawn_from_the_library_then_the_model_takes_over(tiny_config, tmp_path):
+    library = ["OCC(O)CO", "c1ccccc1O", "CC(=O)Nc1ccccc1", "not a molecule", "C1CC", "CCN(CC)CC"]
+    library += ["c1ccccc1O"]  # a repeat is drawn once
+    path = tmp_path / "shelf.csv"
+    pd.DataFrame({"smiles": library, "id": range(len(library))}).to_csv(path, index=False)
+    config = tiny_config(budget=8, batch_size=4, first_batch=str(path))
+    campaign = build_campaign(config, tmp_path / "run")
+    summaries = campaign.run()
+    valid = {Chem.CanonSmiles(s) for s in library if Chem.MolFromSmiles(s) is not None}
+    first = campaign.ledger.proposed(1)
+    assert len(first) == 4 == len(set(first)) and set(first) <= valid
+    assert not set(campaign.ledger.proposed(2)) & set(first)  # the model's designs, all new
+    assert [s.calls for s in summaries] == [4, 8]
+    again = build_campaign(replace(config, out=str(tmp_path / "again")), tmp_path / "again")
+    again.run_round(1, 4, last=False)
+    assert again.ledger.proposed(1) == first  # the draw is the seed's
+    # Too few valid new designs left: the batch is what there is; none at all is an error.
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"smiles": ["C1CC", "xyz"]}).to_csv(empty, index=False)
+    bad = build_campaign(tiny_config(first_batch=str(empty)), tmp_path / "bad")
+    with pytest.raises(MolseikoError, match="no valid new designs"):
+        bad.run_round(1, 10, last=False)
+    wrong = tmp_path / "wrong.csv"
+    pd.DataFrame({"SMILES_": ["CCO"]}).to_csv(wrong, index=False)
+    worse = build_campaign(tiny_config(first_batch=str(wrong)), tmp_path / "worse")
+    with pytest.raises(MolseikoError, match="no 'smiles' column"):
+        worse.run_round(1, 10, last=False)
