@@ -214,6 +214,15 @@ class Campaign:
             table = self.ledger.round_table(round_)
             kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0
             return self._finish_round(round_, table, pool_stats, kl, (0.0, 0.0, 0.0, 0.0))
+        if round_ == 1 and self.config.first_batch:
+            # The library's batch is measured, but it is not the policy's samples: no update.
+            if not self.ledger.proposed(1):
+                pool_stats = self._propose_from_library(size)
+            self._measure(1)
+            table = self.ledger.round_table(1)
+            write_round(self.run_dir, 1, table, self.domain)
+            seconds = (0.0, time.perf_counter() - timer, 0.0, 0.0)
+            return self._finish_round(1, table, pool_stats, 0.0, seconds)
 
         def reward(trajectory) -> torch.Tensor:
             smiles = self.policy.decode(trajectory)

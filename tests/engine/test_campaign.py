@@ -332,3 +332,21 @@ def test_first_batch_is_drawn_from_the_library_then_the_model_takes_over(tiny_co
     worse = build_campaign(tiny_config(first_batch=str(wrong)), tmp_path / "worse")
     with pytest.raises(MolseikoError, match="no 'smiles' column"):
         worse.run_round(1, 10, last=False)
+
+
+def test_online_pg_measures_the_library_batch_then_learns_from_its_own_samples(
+    tiny_config, tmp_path
+):
+    library = ["OCC(O)CO", "c1ccccc1O", "CC(=O)Nc1ccccc1", "CCN(CC)CC", "CCOC(=O)C", "CCCCCCO"]
+    path = tmp_path / "shelf.smi"
+    path.write_text("\n".join(library) + "\n")
+    config = tiny_config(variant="online_pg", budget=8, batch_size=4, first_batch=str(path))
+    campaign = build_campaign(config, tmp_path / "run")
+    start = {k: v.clone() for k, v in campaign.policy.state_dict().items()}
+    first = campaign.run_round(1, 4, last=False)
+    assert set(campaign.ledger.proposed(1)) <= {Chem.CanonSmiles(s) for s in library}
+    assert first.calls == 4 and first.kl_pretrained == 0.0
+    assert all(torch.equal(start[k], v) for k, v in campaign.policy.state_dict().items())
+    campaign.run_round(2, 4, last=True)
+    assert campaign.ledger.count_measured() == 8
+    assert not all(torch.equal(start[k], v) for k, v in campaign.policy.state_dict().items())
