@@ -105,9 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     overrides = dict(_setting(item) for item in args.set)
     # A file setting (first_batch=data/.../zinc250k.csv.gz) is labelled by its name (zinc250k).
-    suffix = "".join(
-        f"+{key}={str(value).split('/')[-1].split('.')[0]}" for key, value in overrides.items()
-    )
+    suffix = "".join(f"+{key}={_label(value)}" for key, value in overrides.items())
     if args.model:  # another checkpoint (e.g. the graph model) is its own method label
         suffix += f"@{Path(args.model).stem}"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +146,13 @@ def main() -> None:
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
+
+
+def _label(value: object) -> str:
+    """A setting as it appears in a method label: a file by its name without suffixes."""
+    if isinstance(value, str) and "/" in value:
+        return Path(value).name.split(".")[0]
+    return str(value)
 
 
 def _setting(item: str) -> tuple[str, object]:
