@@ -74,6 +74,11 @@ class Campaign:
                 f"infill needs a model that can edit designs; {type(policy).__name__} cannot "
                 "(set infill = 0)"
             )
+        if config.graph_crossover > 0 and self.domain.crossover is None:
+            raise MolseikoError(
+                f"graph_crossover needs molecules; {self.domain.name} designs cross only "
+                "through the model (infill_crossover); set graph_crossover = 0"
+            )
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -273,8 +278,6 @@ class Campaign:
         parents = self._parents()
         edits = round(pool * self.config.infill) if parents else 0
         crosses = round(pool * self.config.graph_crossover) if parents else 0
-        if self.domain.crossover is None:
-            crosses = 0
         for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
             trajectory = self.policy.sample(
                 pool - edits - crosses,
@@ -344,20 +347,23 @@ class Campaign:
         """The first batch: `size` new valid designs drawn at random from `first_batch`."""
         library = read_smiles(self.config.first_batch, column=self.domain.key_column)
         rng = np.random.default_rng([self.config.seed, 1])
-        chosen: list[str] = []
-        drawn = 0
+        chosen: dict[str, None] = {}  # ordered, and a repeat in the library is drawn once
+        drawn = valid = 0
         for index in rng.permutation(len(library)):
             drawn += 1
             key = self.domain.canonical(library[index])
-            if key is not None and key not in chosen and not self.ledger.is_known(key):
-                chosen.append(key)
+            if key is None:
+                continue
+            valid += 1
+            if key not in chosen and not self.ledger.is_known(key):
+                chosen[key] = None
                 if len(chosen) == size:
                     break
         if not chosen:
             raise MolseikoError(f"{self.config.first_batch}: no valid new designs to draw from")
         nan = [math.nan] * len(chosen)
-        self.ledger.propose(1, chosen, nan, nan, nan)
-        return {"validity": len(chosen) / drawn, "uniqueness": 1.0, "novelty": 1.0}
+        self.ledger.propose(1, list(chosen), nan, nan, nan)
+        return {"validity": valid / drawn, "uniqueness": 1.0, "novelty": 1.0}
 
     def _parents(self) -> list[str]:
         """The best measured designs, to be edited or crossed into part of the pool (none

@@ -110,3 +110,11 @@ def test_a_template_longer_than_the_model_is_one_line(tiny_config, protein_check
     with pytest.raises(MolseikoError, match="template of 9 positions is longer than the model's 8"):
         build_campaign(config, tmp_path / "run")
     build_campaign(tiny_config(objective=SPEC, model=str(protein_checkpoint)), tmp_path / "run")
+
+
+def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_checkpoint, tmp_path):
+    from molseiko.errors import MolseikoError
+
+    config = tiny_config(objective=SPEC, model=str(protein_checkpoint), graph_crossover=0.5)
+    with pytest.raises(MolseikoError, match="graph_crossover needs molecules"):
+        build_campaign(config, tmp_path / "run")
