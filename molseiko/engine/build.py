@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from molseiko.diffusion.checkpoint import load_model
+from molseiko.domains.base import get_domain
 from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
 from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
@@ -15,11 +16,14 @@ from molseiko.errors import MolseikoError
 from molseiko.oracles.parallel import parallel
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble, SequenceEnsemble
 
+DEFAULT_GRAPH_CROSSOVER = 0.5
+"""Share of the pool crossed from the best measured molecules when the config leaves it at -1."""
 DEFAULT_INFILL = 0.5
-"""Share of the pool edited from the best measured designs when the config leaves it at -1."""
+"""Share of what crossover leaves that is edited by the policy when the config leaves it at -1
+(the rest is sampled fresh): 0.5 of the pool without crossover, 0.25 with the default's."""
 DEFAULT_CROSSOVER = 0.5
 """Share of those edits that splice two parents first, when the config leaves it at -1."""
-LATER_KEYS = ("infill", "infill_crossover")
+LATER_KEYS = ("infill", "infill_crossover", "graph_crossover")
 """Settings added after campaigns were already being saved; a saved run without one did without."""
 
 
@@ -49,8 +53,15 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
-    if config.infill == -1.0:  # the default: as the run did so far, else edit where the model can
-        default = DEFAULT_INFILL if hasattr(policy, "infill") else 0.0
+    # A default (-1) is as the run did so far; else cross molecules, and edit where the model can.
+    if config.graph_crossover == -1.0:
+        default = DEFAULT_GRAPH_CROSSOVER if get_domain(policy.tokenizer.domain).crossover else 0.0
+        if config.infill != -1.0:  # the user's edits keep their share
+            default = min(default, round(1.0 - config.infill, 6))
+        config = replace(config, graph_crossover=previous.graph_crossover if previous else default)
+    if config.infill == -1.0:
+        default = DEFAULT_INFILL * (1.0 - config.graph_crossover)
+        default = default if hasattr(policy, "infill") else 0.0
         config = replace(config, infill=previous.infill if previous else default)
     if config.infill_crossover == -1.0:
         default = DEFAULT_CROSSOVER if config.infill > 0 else 0.0

@@ -276,8 +276,9 @@ class Campaign:
         sampled = valid = 0
         pool = size * self.config.pool_factor
         parents = self._parents()
-        edits = round(pool * self.config.infill) if parents else 0
-        crosses = round(pool * self.config.graph_crossover) if parents else 0
+        # A share left at -1 (a Campaign built without build_campaign) counts as none.
+        edits = round(pool * max(self.config.infill, 0.0)) if parents else 0
+        crosses = round(pool * max(self.config.graph_crossover, 0.0)) if parents else 0
         for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
             trajectory = self.policy.sample(
                 pool - edits - crosses,

@@ -38,7 +38,8 @@ class CampaignConfig:
     infill: float = -1.0
     """Share of the pool made by editing the best designs measured so far (re-noise part of a
     design, denoise it again with the current policy); the rest is sampled from scratch.
-    -1 (default): 0.5 with a model that can edit designs (sequence models), else 0."""
+    -1 (default): with a model that can edit designs (sequence models), half of what
+    `graph_crossover` leaves (0.25 for molecules, 0.5 for proteins), else 0."""
     infill_mask: float = 0.1
     """Share of a parent's tokens re-noised per edit (more: bolder edits)."""
     infill_parents: int = 20
@@ -46,10 +47,11 @@ class CampaignConfig:
     infill_crossover: float = -1.0
     """Share of the edits that first join one parent's prefix to another's suffix (crossover),
     before re-noising. -1 (default): 0.5 where the pool has edits, else 0."""
-    graph_crossover: float = 0.0
+    graph_crossover: float = -1.0
     """Share of the pool made by crossing two of the best measured designs without the model
     (molecules: cut each at an acyclic single bond, bond a piece of one to a piece of the
-    other), as a graph genetic algorithm does; the rest is edits and fresh samples."""
+    other), as a graph genetic algorithm does; the rest is edits and fresh samples.
+    -1 (default): 0.5 for molecules (any model), else 0."""
     first_batch: str = ""
     """A CSV (column `smiles` / `sequence`) or .smi file to draw the first batch from at
     random, in place of samples of the pretrained model (e.g. the library it was trained on,
@@ -87,9 +89,9 @@ class CampaignConfig:
             raise MolseikoError("infill_mask must lie in (0, 1]")
         if not (0.0 <= self.infill_crossover <= 1.0 or self.infill_crossover == -1.0):
             raise MolseikoError("infill_crossover must lie in [0, 1] (or be -1: the default)")
-        if not 0.0 <= self.graph_crossover <= 1.0:
-            raise MolseikoError("graph_crossover must lie in [0, 1]")
-        if max(self.infill, 0.0) + self.graph_crossover > 1.0:
+        if not (0.0 <= self.graph_crossover <= 1.0 or self.graph_crossover == -1.0):
+            raise MolseikoError("graph_crossover must lie in [0, 1] (or be -1: the default)")
+        if max(self.infill, 0.0) + max(self.graph_crossover, 0.0) > 1.0:
             raise MolseikoError("infill + graph_crossover must not exceed 1 (shares of the pool)")
         if self.infill_parents < 1:
             raise MolseikoError("infill_parents must be positive")

@@ -219,43 +219,59 @@ def test_infill_needs_feedback_and_an_editing_model(tiny_config, tmp_path):
 
 
 def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
-    from molseiko.engine.build import DEFAULT_CROSSOVER, DEFAULT_INFILL
+    from molseiko.engine.build import DEFAULT_CROSSOVER, DEFAULT_GRAPH_CROSSOVER, DEFAULT_INFILL
     from molseiko.engine.config import CampaignConfig
 
+    # A molecule model: half the pool crossed, half of the rest edited (a quarter), some spliced.
     campaign = build_campaign(tiny_config(budget=10), tmp_path / "run")
-    assert campaign.config.infill == DEFAULT_INFILL  # a sequence model edits designs
+    assert campaign.config.graph_crossover == DEFAULT_GRAPH_CROSSOVER == 0.5
+    assert campaign.config.infill == DEFAULT_INFILL * 0.5 == 0.25
     assert campaign.config.infill_crossover == DEFAULT_CROSSOVER
     saved = CampaignConfig.from_toml(tmp_path / "run" / "config.toml")
-    assert saved.infill == DEFAULT_INFILL and saved.infill_crossover == DEFAULT_CROSSOVER
+    assert (saved.graph_crossover, saved.infill, saved.infill_crossover) == (0.5, 0.25, 0.5)
     campaign.close()
     resumed = build_campaign(tiny_config(budget=10), tmp_path / "run")  # same campaign
-    assert resumed.config.infill == DEFAULT_INFILL
+    assert (resumed.config.graph_crossover, resumed.config.infill) == (0.5, 0.25)
     resumed.close()
-    # A run saved before edits existed (no `infill` key) made none: it resumes without them.
+    # The user's edits keep their share; crossover takes at most what they leave.
+    assert build_campaign(tiny_config(infill=0.8), tmp_path / "e").config.graph_crossover == 0.2
+    assert build_campaign(tiny_config(graph_crossover=1.0), tmp_path / "f").config.infill == 0.0
+
+
+def _drop_keys(run_dir, *keys):
+    """Make a saved config look as if it predates `keys`."""
+    text = (run_dir / "config.toml").read_text()
+    lines = [x for x in text.splitlines() if not x.startswith(tuple(f"{k} =" for k in keys))]
+    (run_dir / "config.toml").write_text("\n".join(lines))
+
+
+def test_runs_saved_before_a_setting_existed_resume_without_it(tiny_config, tmp_path):
+    from molseiko.engine.build import DEFAULT_INFILL
+    from molseiko.engine.config import CampaignConfig
+
+    # Saved before edits existed (no `infill` key, none of the later ones): none were made.
     old = tmp_path / "old"
     build_campaign(tiny_config(budget=10, infill=0.0), old).close()
-    text = (old / "config.toml").read_text()
-    (old / "config.toml").write_text(
-        "\n".join(line for line in text.splitlines() if not line.startswith("infill ="))
-    )
+    _drop_keys(old, "infill", "infill_crossover", "graph_crossover")
     assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
     again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
-    assert again.config.infill == 0.0 and again.config.infill_crossover == 0.0
+    assert (again.config.infill, again.config.infill_crossover) == (0.0, 0.0)
+    assert again.config.graph_crossover == 0.0
     again.close()
-    # Saved with edits but before crossover existed: it resumes with edits, without crossover.
+    # Saved with edits but before either crossover existed: edits only, at their old share.
     edits = tmp_path / "edits"
-    build_campaign(tiny_config(budget=10), edits).close()
-    text = (edits / "config.toml").read_text()
-    (edits / "config.toml").write_text(
-        "\n".join(x for x in text.splitlines() if not x.startswith("infill_crossover ="))
-    )
+    build_campaign(
+        tiny_config(budget=10, infill=DEFAULT_INFILL, graph_crossover=0.0), edits
+    ).close()
+    _drop_keys(edits, "infill_crossover", "graph_crossover")
     resumed = build_campaign(tiny_config(budget=10), edits)  # a plain CLI call: defaults
-    assert resumed.config.infill == DEFAULT_INFILL and resumed.config.infill_crossover == 0.0
+    assert resumed.config.infill == DEFAULT_INFILL
+    assert (resumed.config.infill_crossover, resumed.config.graph_crossover) == (0.0, 0.0)
 
 
 def test_edits_the_model_cannot_make_are_replaced_by_fresh_samples(tiny_config, tmp_path):
     """No parent encodes (infill returns nothing): the pool keeps its size with fresh samples."""
-    config = tiny_config(budget=20, infill=0.5, pool_factor=4)
+    config = tiny_config(budget=20, infill=0.5, graph_crossover=0.0, pool_factor=4)
     campaign = build_campaign(config, tmp_path / "run")
     campaign.run_round(1, 10, last=False)
     campaign.policy.infill = lambda *args, **kwargs: []

@@ -116,4 +116,5 @@ def test_infill_with_a_model_that_cannot_edit_is_a_one_line_error(
     with pytest.raises(MolseikoError, match="infill needs a model that can edit designs"):
         build_campaign(config, tmp_path / "run")
     default = build_campaign(tiny_config(model=str(graph_checkpoint)), tmp_path / "default")
-    assert default.config.infill == 0.0  # the default samples the pool from scratch
+    assert default.config.infill == 0.0  # the graph model cannot edit: no edits by default,
+    assert default.config.graph_crossover == 0.5  # but molecules cross without any model

@@ -118,3 +118,5 @@ def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_ch
     config = tiny_config(objective=SPEC, model=str(protein_checkpoint), graph_crossover=0.5)
     with pytest.raises(MolseikoError, match="graph_crossover needs molecules"):
         build_campaign(config, tmp_path / "run")
+    default = build_campaign(replace(config, graph_crossover=-1.0), tmp_path / "default")
+    assert (default.config.graph_crossover, default.config.infill) == (0.0, 0.5)
