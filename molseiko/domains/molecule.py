@@ -120,8 +120,8 @@ def _join(first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
         return None
     ends = [combined.GetAtomWithIdx(d).GetNeighbors()[0] for d in dummies]
     elements = sorted(atom.GetAtomicNum() for atom in ends)
-    if elements[1] in _HALOGENS and elements[0] != 6 or elements == [8, 8]:
-        return None  # N-Cl, O-Br, peroxides: bonds no medicinal chemist would make
+    if _HALOGENS & set(elements) and 6 not in elements or elements == [8, 8]:
+        return None  # N-Cl, S-F, peroxides: bonds no medicinal chemist would make
     ends = [atom.GetIdx() for atom in ends]
     combined.AddBond(ends[0], ends[1], Chem.BondType.SINGLE)
     for dummy in sorted(dummies, reverse=True):

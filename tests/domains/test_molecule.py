@@ -91,6 +91,10 @@ def test_graph_crossover_keeps_sizes_between_the_parents_and_refuses_odd_bonds()
             assert not (pair[1] in (9, 17, 35, 53) and pair[0] != 6) and pair != [8, 8]
     chlorine, amine = Chem.MolFromSmiles("*Cl"), Chem.MolFromSmiles("*N(C)C")
     assert _join(chlorine, amine) is None
+    fluorine, sulfonyl = Chem.MolFromSmiles("*F"), Chem.MolFromSmiles("*S(=O)(=O)C")
+    assert _join(fluorine, sulfonyl) is None  # a halogen listed before its partner, too
+    assert _join(Chem.MolFromSmiles("*O"), Chem.MolFromSmiles("*OC")) is None
+    assert Chem.MolToSmiles(_join(fluorine, Chem.MolFromSmiles("*c1ccccc1"))) == "Fc1ccccc1"
     assert Chem.MolToSmiles(_join(chlorine, Chem.MolFromSmiles("*C1CCCCC1"))) == "ClC1CCCCC1"
     # Too few parents with a cuttable bond, or nothing asked for: no children.
     assert graph_crossover(["c1ccccc1", "C1CCCCC1", "CCO"], 10, np.random.default_rng(0)) == []
