@@ -74,6 +74,7 @@ def graph_crossover(parents: Sequence[str], count: int, rng: np.random.Generator
     mols = [mol for mol in (to_mol(p) for p in parents) if mol is not None]
     cuttable = [(mol, _acyclic_single_bonds(mol)) for mol in mols]
     cuttable = [(mol, bonds) for mol, bonds in cuttable if bonds]
+    heavy = [mol.GetNumHeavyAtoms() for mol, _ in cuttable]
     if len(cuttable) < 2 or count <= 0:
         return []
     children: list[str] = []
@@ -83,7 +84,7 @@ def graph_crossover(parents: Sequence[str], count: int, rng: np.random.Generator
             break
         first, second = rng.choice(len(cuttable), 2, replace=False)
         pieces = [_piece(*cuttable[i], rng) for i in (first, second)]
-        sizes = sorted(cuttable[i][0].GetNumHeavyAtoms() for i in (first, second))
+        sizes = sorted((heavy[first], heavy[second]))
         child = _join(*pieces)
         if child is not None and sizes[0] <= child.GetNumHeavyAtoms() <= sizes[1]:
             children.append(Chem.MolToSmiles(child))
@@ -131,4 +132,4 @@ def _join(first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
         Chem.SanitizeMol(child)
     except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
         return None
-    return child if child.GetNumAtoms() else None
+    return child  # each piece keeps at least the atom its cut freed: never empty
