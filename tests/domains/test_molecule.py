@@ -33,6 +33,31 @@ def test_stereo_survives_round_trip():
     assert "@" in from_selfies(to_selfies(smiles))
 
 
+def test_decoded_selfies_are_closed_shell_and_measured_smiles_stay_as_given():
+    # A bracket atom keeps its hydrogens in SELFIES: one bond short, it is a radical.
+    assert from_selfies("[C][CH1][C]") == "CCC"
+    assert from_selfies("[C][NH1+1][C]") == "C[NH2+]C"
+    assert from_selfies("[C][C][Branch1][C][CH1][C]") == "CC(C)C"
+    # Random strings over radical-prone tokens: raw, many decode to radicals; ours never do.
+    import selfies as sf
+
+    rng = np.random.default_rng(0)
+    tokens = ["[C]", "[CH1]", "[NH1+1]", "[N]", "[O]", "[=C]", "[Ring1]", "[Branch1]", "[C@@H1]"]
+    raw_radicals, decoded = 0, 0
+    for _ in range(300):
+        selfies = "".join(rng.choice(tokens, size=rng.integers(2, 12)))
+        raw = to_mol(sf.decoder(selfies))
+        raw_radicals += raw is not None and any(a.GetNumRadicalElectrons() for a in raw.GetAtoms())
+        smiles = from_selfies(selfies)
+        assert (smiles is None) == (raw is None)
+        if smiles is not None:
+            decoded += 1
+            assert not any(atom.GetNumRadicalElectrons() for atom in to_mol(smiles).GetAtoms())
+    assert raw_radicals > 50 and decoded > 250
+    # A user's radical is scored as given, never rewritten.
+    assert canonical_smiles("C[CH]C") == "C[CH]C"
+
+
 def test_properties_known_values():
     ethanol = properties(Chem.MolFromSmiles("CCO"))
     assert ethanol["MW"] == pytest.approx(46.069, abs=1e-3)
