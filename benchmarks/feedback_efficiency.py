@@ -2,7 +2,8 @@
 
 For each task x method x seed, runs one campaign (in its own process, so peak memory is per run)
 and reports PMO's AUC of the top-10 mean (every 100 calls), the top-10 mean at the budget,
-validity, uniqueness, the mean SA of the 100 best designs, wall time per round split into
+validity, uniqueness, the mean SA of the 100 best designs, the share of measured designs that are
+radicals (an objective scores them, a chemist cannot buy them), wall time per round split into
 sample / measure / fit / fine-tune, and peak memory. Writes `feedback_efficiency.csv` and
 `feedback_efficiency.png` (top-10 mean vs oracle calls) into --out.
 
@@ -66,6 +67,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
         "validity": float(metrics.validity.mean()),
         "uniqueness": float(metrics.uniqueness.mean()),
         "sa_top100": float(np.mean([sa_score(to_mol(k)) for _, k in best])),
+        "radical_share": float(np.mean([_radical(key) for key, _, _ in rows])),
         "rounds": len(summaries),
         **{
             f"seconds_{part}": float(metrics[f"seconds_{part}"].sum())
@@ -146,6 +148,13 @@ def main() -> None:
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
+
+
+def _radical(smiles: str) -> bool:
+    from molseiko.domains.molecule import to_mol
+
+    mol = to_mol(smiles)
+    return mol is not None and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms())
 
 
 def _label(value: object) -> str:
