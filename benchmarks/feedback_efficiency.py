@@ -32,7 +32,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
     import torch
 
     torch.set_num_threads(args["threads"])
-    from molseiko.domains.molecule import to_mol
+    from molseiko.domains.molecule import is_radical, to_mol
     from molseiko.domains.properties import sa_score
     from molseiko.engine.build import build_campaign
     from molseiko.engine.config import CampaignConfig
@@ -67,7 +67,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
         "validity": float(metrics.validity.mean()),
         "uniqueness": float(metrics.uniqueness.mean()),
         "sa_top100": float(np.mean([sa_score(to_mol(k)) for _, k in best])),
-        "radical_share": float(np.mean([_radical(key) for key, _, _ in rows])),
+        "radical_share": float(np.mean([is_radical(to_mol(key)) for key, _, _ in rows])),
         "rounds": len(summaries),
         **{
             f"seconds_{part}": float(metrics[f"seconds_{part}"].sum())
@@ -148,13 +148,6 @@ def main() -> None:
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
-
-
-def _radical(smiles: str) -> bool:
-    from molseiko.domains.molecule import to_mol
-
-    mol = to_mol(smiles)
-    return mol is not None and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms())
 
 
 def _label(value: object) -> str:

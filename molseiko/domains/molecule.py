@@ -73,7 +73,7 @@ def close_shells(mol: Chem.Mol | None) -> Chem.Mol | None:
     No one orders radicals from a catalogue, and an objective scores them as if they were
     molecules, so a campaign would spend calls on them; a generated design is the closed-shell
     molecule instead (C[CH]C -> CCC, C[NH+]C -> C[NH2+]C). Measured data is never changed."""
-    if mol is None or not any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms()):
+    if not is_radical(mol):
         return mol
     mol = Chem.RWMol(mol)
     for atom in mol.GetAtoms():
@@ -85,6 +85,11 @@ def close_shells(mol: Chem.Mol | None) -> Chem.Mol | None:
     except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
         return None
     return mol.GetMol()
+
+
+def is_radical(mol: Chem.Mol | None) -> bool:
+    """Whether any atom of `mol` has an unpaired electron (False for None)."""
+    return mol is not None and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms())
 
 
 def graph_crossover(parents: Sequence[str], count: int, rng: np.random.Generator) -> list[str]:
