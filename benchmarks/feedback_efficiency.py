@@ -144,7 +144,9 @@ def main() -> None:
             if len(running) >= args.workers:
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 record(finished, rows, table)
-        record(wait(running).done, rows, table)
+        while running:  # each row as its campaign ends, not when the slowest one does
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            record(finished, rows, table)
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
