@@ -276,39 +276,10 @@ class Campaign:
         sampled = valid = 0
         pool = size * self.config.pool_factor
         parents = self._parents()
-        # A share left at -1 (a Campaign built without build_campaign) counts as none.
-        edits = round(pool * max(self.config.infill, 0.0)) if parents else 0
-        crosses = round(pool * max(self.config.graph_crossover, 0.0)) if parents else 0
+        edits, crosses = self._shares(pool, parents)
         for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
-            trajectory = self.policy.sample(
-                pool - edits - crosses,
-                self.config.denoising_steps,
-                generator,
-                template=self.template,
-            )
-            designs = self.policy.decode(trajectory)
-            if crosses:
-                rng = np.random.default_rng([self.config.seed, round_, attempt, 1])
-                designs += self.domain.crossover(parents, crosses, rng)
-            if edits:
-                children = self.policy.infill(
-                    parents,
-                    edits,
-                    self.config.infill_mask,
-                    self.config.denoising_steps,
-                    generator,
-                    template=self.template,
-                    crossover=max(self.config.infill_crossover, 0.0),
-                )
-                if len(children) < edits:  # parents it cannot encode: fresh samples instead
-                    extra = self.policy.sample(
-                        edits - len(children),
-                        self.config.denoising_steps,
-                        generator,
-                        template=self.template,
-                    )
-                    children += self.policy.decode(extra)
-                designs += children
+            drawn = self.draw_pool(round_, pool, parents, attempt, generator)
+            designs = [design for design, _ in drawn]
             if edits or crosses:
                 # Mixed, so `select = "sample"` (the first new designs) takes edits too.
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
@@ -343,6 +314,51 @@ class Campaign:
             "uniqueness": len(seen) / max(valid, 1),
             "novelty": len(candidates) / max(len(seen), 1),
         }
+
+    def _shares(self, pool: int, parents: list[str]) -> tuple[int, int]:
+        """How many of a pool of `pool` are edits and crossovers of `parents` (the rest are
+        fresh samples). A share left at -1 (a Campaign built without build_campaign) counts as
+        none."""
+        edits = round(pool * max(self.config.infill, 0.0)) if parents else 0
+        crosses = round(pool * max(self.config.graph_crossover, 0.0)) if parents else 0
+        return edits, crosses
+
+    def draw_pool(
+        self,
+        round_: int,
+        pool: int,
+        parents: list[str],
+        attempt: int,
+        generator: torch.Generator,
+    ) -> list[tuple[str | None, str]]:
+        """`pool` candidates, each with where it came from: "sample" (the current policy from
+        scratch), "crossover" (two parents joined without the model) or "edit" (a parent
+        re-noised and denoised again by the policy). Invalid designs are None; nothing is
+        filtered or recorded here."""
+        edits, crosses = self._shares(pool, parents)
+        steps, template = self.config.denoising_steps, self.template
+        fresh = self.policy.sample(pool - edits - crosses, steps, generator, template=template)
+        drawn = [(design, "sample") for design in self.policy.decode(fresh)]
+        if crosses:
+            rng = np.random.default_rng([self.config.seed, round_, attempt, 1])
+            children = self.domain.crossover(parents, crosses, rng)
+            drawn += [(child, "crossover") for child in children]
+        if edits:
+            children = self.policy.infill(
+                parents,
+                edits,
+                self.config.infill_mask,
+                steps,
+                generator,
+                template=template,
+                crossover=max(self.config.infill_crossover, 0.0),
+            )
+            drawn += [(child, "edit") for child in children]
+            if len(children) < edits:  # parents it cannot encode: fresh samples instead
+                missing = edits - len(children)
+                extra = self.policy.sample(missing, steps, generator, template=template)
+                drawn += [(design, "sample") for design in self.policy.decode(extra)]
+        return drawn
 
     def _propose_from_library(self, size: int) -> dict:
         """The first batch: `size` new valid designs drawn at random from `first_batch`."""

@@ -366,3 +366,28 @@ def test_online_pg_measures_the_library_batch_then_learns_from_its_own_samples(
     campaign.run_round(2, 4, last=True)
     assert campaign.ledger.count_measured() == 8
     assert not all(torch.equal(start[k], v) for k, v in campaign.policy.state_dict().items())
+
+
+def test_draw_pool_tags_each_candidate_with_its_source_and_is_the_pool_the_round_ranks(
+    tiny_config, tmp_path
+):
+    """Pool of 40 with infill 0.25 and graph_crossover 0.5: 10 fresh samples, the crossover
+    children and the edits, each tagged; drawn again with the round's seeds it is the very pool
+    the campaign picks its batch from (what benchmarks/pool_headroom.py relies on)."""
+    config = tiny_config(budget=20, infill=0.25, graph_crossover=0.5, pool_factor=4)
+    campaign = build_campaign(config, tmp_path / "run")
+    crossed = ["CCCCO", "CCCCN", "CCCCF", "OCCCO", "NCCCN", "CC(C)CO"]
+    edited = ["CCCCCl", "c1ccncc1", "CCCC(=O)O", "CCCCC#N"]
+    campaign.domain = replace(campaign.domain, crossover=lambda parents, count, rng: crossed)
+    campaign.policy.infill = lambda parents, count, *args, **kwargs: edited
+    campaign.run_round(1, 10, last=False)
+    parents = campaign._parents()
+    drawn = campaign.draw_pool(2, 40, parents, 0, campaign._generator(2))
+    sources = [where for _, where in drawn]
+    assert sources == ["sample"] * 10 + ["crossover"] * 6 + ["edit"] * 4 + ["sample"] * 6
+    assert [d for d, w in drawn if w == "crossover"] == crossed
+    assert [d for d, w in drawn if w == "edit"] == edited
+    again = campaign.draw_pool(2, 40, parents, 0, campaign._generator(2))
+    assert again == drawn  # seeded by the round: the same pool every time
+    campaign.propose_batch(2, 10, campaign._generator(2))
+    assert set(campaign.ledger.proposed(2)) <= {d for d, _ in drawn if d is not None}
