@@ -239,7 +239,7 @@ class Campaign:
                 novelty=len(fresh) / max(len(set(valid)), 1),
             )
             nan = [math.nan] * len(fresh)
-            self.ledger.propose(round_, fresh, nan, nan, nan)
+            self.ledger.propose(round_, fresh, nan, nan, nan, source=["sample"] * len(fresh))
             self._measure(round_)
             measured = {key: value for key, value, _ in self.ledger.measurements()}
             raw = np.array([measured.get(s, math.nan) if s else math.nan for s in smiles])
@@ -273,18 +273,18 @@ class Campaign:
             return self._propose_from_library(size)
         seen: set[str] = set()
         candidates: list[str] = []
+        source: dict[str, str] = {}  # where each candidate came from (the first time drawn)
         sampled = valid = 0
         pool = size * self.config.pool_factor
         parents = self._parents()
         edits, crosses = self._shares(pool, parents)
         for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
             drawn = self.draw_pool(round_, pool, parents, attempt, generator)
-            designs = [design for design, _ in drawn]
             if edits or crosses:
                 # Mixed, so `select = "sample"` (the first new designs) takes edits too.
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
-                designs = [designs[i] for i in rng.permutation(len(designs))]
-            for smiles in designs:
+                drawn = [drawn[i] for i in rng.permutation(len(drawn))]
+            for smiles, where in drawn:
                 sampled += 1
                 if smiles is None:
                     continue
@@ -294,6 +294,7 @@ class Campaign:
                 seen.add(smiles)
                 if not self.ledger.is_known(smiles):
                     candidates.append(smiles)
+                    source[smiles] = where
             if len(candidates) >= size:
                 break
         prediction = self._predict(candidates)
@@ -308,7 +309,7 @@ class Campaign:
         columns = [np.full(len(chosen), np.nan) for _ in range(3)]
         if prediction is not None:
             columns = [column[[index[s] for s in chosen]] for column in prediction]
-        self.ledger.propose(round_, chosen, *columns)
+        self.ledger.propose(round_, chosen, *columns, source=[source[s] for s in chosen])
         return {
             "validity": valid / max(sampled, 1),
             "uniqueness": len(seen) / max(valid, 1),
@@ -379,7 +380,7 @@ class Campaign:
         if not chosen:
             raise MolseikoError(f"{self.config.first_batch}: no valid new designs to draw from")
         nan = [math.nan] * len(chosen)
-        self.ledger.propose(1, list(chosen), nan, nan, nan)
+        self.ledger.propose(1, list(chosen), nan, nan, nan, source=["library"] * len(chosen))
         return {"validity": valid / drawn, "uniqueness": 1.0, "novelty": 1.0}
 
     def _parents(self) -> list[str]:

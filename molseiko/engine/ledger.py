@@ -13,7 +13,7 @@ from molseiko.oracles.base import OracleResult
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS designs (
     key TEXT PRIMARY KEY, round INTEGER NOT NULL, position INTEGER NOT NULL,
-    proposed_at REAL NOT NULL, r_hat REAL, s_hat REAL, acquisition REAL);
+    proposed_at REAL NOT NULL, r_hat REAL, s_hat REAL, acquisition REAL, source TEXT);
 CREATE TABLE IF NOT EXISTS measurements (
     key TEXT PRIMARY KEY REFERENCES designs(key), round INTEGER NOT NULL, oracle TEXT NOT NULL,
     value REAL, raw REAL, failure TEXT, measured_at REAL NOT NULL);
@@ -29,6 +29,9 @@ class Ledger:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.executescript(SCHEMA)
+        columns = {row[1] for row in self.connection.execute("PRAGMA table_info(designs)")}
+        if "source" not in columns:  # a ledger written before designs had a source
+            self.connection.execute("ALTER TABLE designs ADD COLUMN source TEXT")
 
     def close(self) -> None:
         self.connection.close()
@@ -40,17 +43,23 @@ class Ledger:
         r_hat: Sequence[float],
         s_hat: Sequence[float],
         acquisition: Sequence[float],
+        source: Sequence[str | None] | None = None,
     ) -> None:
-        """Record a round's batch, all or nothing."""
+        """Record a round's batch, all or nothing. `source` says per design where it came from
+        (sample, crossover, edit, library, lab, ...); None: not known."""
         now = time.time()
+        source = [None] * len(keys) if source is None else source
+        columns = zip(keys, r_hat, s_hat, acquisition, source, strict=True)
         rows = [
-            (k, round_, i, now, _real(r), _real(s), _real(a))
-            for i, (k, r, s, a) in enumerate(zip(keys, r_hat, s_hat, acquisition, strict=True))
+            (k, round_, i, now, _real(r), _real(s), _real(a), where)
+            for i, (k, r, s, a, where) in enumerate(columns)
         ]
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")
             self.connection.executemany(
-                "INSERT OR IGNORE INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                "INSERT OR IGNORE INTO designs (key, round, position, proposed_at, r_hat, s_hat, "
+                "acquisition, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     def record(
@@ -127,7 +136,7 @@ class Ledger:
     def round_table(self, round_: int) -> list[dict]:
         """The round's designs with predictions and (if measured) values, in batch order."""
         cursor = self.connection.execute(
-            "SELECT d.key, d.r_hat, d.s_hat, d.acquisition, m.value, m.raw, m.failure "
+            "SELECT d.key, d.r_hat, d.s_hat, d.acquisition, m.value, m.raw, m.failure, d.source "
             "FROM designs d LEFT JOIN measurements m ON d.key = m.key WHERE d.round = ? "
             "ORDER BY d.position",
             (round_,),

@@ -61,7 +61,7 @@ def write_round(
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"round_{round_:02d}"
     key = domain.key_column
-    columns = ["id", key, "r_hat", "s_hat", "acquisition", "value", "raw", "failure"]
+    columns = ["id", key, "r_hat", "s_hat", "acquisition", "value", "raw", "failure", "source"]
     rows = [
         {"id": design_id(round_, i), key: row["key"], **_blank_missing(row)}
         for i, row in enumerate(table)

@@ -68,6 +68,24 @@ def test_ledger_records_once_and_survives_reopening(tmp_path):
     assert table[1]["failure"] == "invalid SMILES" and table[0]["acquisition"] == 0.1
 
 
+def test_ledger_keeps_each_designs_source_and_opens_ledgers_written_before_it(tmp_path):
+    """A ledger from before designs had a source (the old table, no column) gains the column on
+    opening: its designs read back with source None, new ones with theirs."""
+    with sqlite3.connect(tmp_path / "old.sqlite") as old:
+        old.execute(
+            "CREATE TABLE designs (key TEXT PRIMARY KEY, round INTEGER NOT NULL, position "
+            "INTEGER NOT NULL, proposed_at REAL NOT NULL, r_hat REAL, s_hat REAL, "
+            "acquisition REAL)"
+        )
+        old.execute("INSERT INTO designs VALUES ('CCO', 1, 0, 0.0, 0.1, 0.0, 0.1)")
+    ledger = Ledger(tmp_path / "old.sqlite")
+    ledger.propose(2, ["CCN", "CCC"], [0.2] * 2, [0.1] * 2, [0.3] * 2, source=["edit", "crossover"])
+    assert ledger.round_table(1)[0]["source"] is None
+    assert [row["source"] for row in ledger.round_table(2)] == ["edit", "crossover"]
+    with pytest.raises(ValueError):  # one source per design
+        ledger.propose(3, ["CCCl"], [0.2], [0.1], [0.3], source=["edit", "edit"])
+
+
 def test_pmo_auc_known_values():
     from molseiko.engine.report import pmo_auc_top_k
 

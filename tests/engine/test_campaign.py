@@ -333,6 +333,7 @@ def test_first_batch_is_drawn_from_the_library_then_the_model_takes_over(tiny_co
     first = campaign.ledger.proposed(1)
     assert len(first) == 4 == len(set(first)) and set(first) <= valid
     assert not set(campaign.ledger.proposed(2)) & set(first)  # the model's designs, all new
+    assert {row["source"] for row in campaign.ledger.round_table(1)} == {"library"}
     assert [s.calls for s in summaries] == [4, 8]
     again = build_campaign(replace(config, out=str(tmp_path / "again")), tmp_path / "again")
     again.run_round(1, 4, last=False)
@@ -391,3 +392,14 @@ def test_draw_pool_tags_each_candidate_with_its_source_and_is_the_pool_the_round
     assert again == drawn  # seeded by the round: the same pool every time
     campaign.propose_batch(2, 10, campaign._generator(2))
     assert set(campaign.ledger.proposed(2)) <= {d for d, _ in drawn if d is not None}
+    # Each design of the batch keeps its source, in the ledger and the round's table.
+    first_source = {}
+    for design, where in drawn:
+        first_source.setdefault(design, where)
+    batch = campaign.ledger.round_table(2)
+    assert [row["source"] for row in batch] == [first_source[row["key"]] for row in batch]
+    assert {row["source"] for row in campaign.ledger.round_table(1)} == {"sample"}
+    campaign._measure(2)
+    campaign.learn(2, {"validity": 1.0, "uniqueness": 1.0, "novelty": 1.0}, campaign._generator(2))
+    table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
+    assert list(table.source) == [row["source"] for row in batch]
