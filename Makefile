@@ -28,6 +28,8 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/model_quality.py --n 10000 --out benchmarks/results
 	$(BIN)/python benchmarks/feedback_efficiency.py --budget 1000 --batch-size 100 --out benchmarks/results
+	$(BIN)/python benchmarks/pool_headroom.py --rounds 2 3 4 6 8 --out benchmarks/results \
+		benchmarks/results/runs/osimertinib_mpo-greedy-0 benchmarks/results/runs/ranolazine_mpo-greedy-0
 	$(BIN)/python benchmarks/docking.py --parts speed campaign --target parp1
 	$(BIN)/python benchmarks/ehrlich.py --length 32 --motifs 2 --budget 1000 --seeds 0 1 2
 	$(BIN)/python benchmarks/protein_quality.py --n 300
