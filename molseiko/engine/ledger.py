@@ -31,7 +31,10 @@ class Ledger:
         self.connection.executescript(SCHEMA)
         columns = {row[1] for row in self.connection.execute("PRAGMA table_info(designs)")}
         if "source" not in columns:  # a ledger written before designs had a source
-            self.connection.execute("ALTER TABLE designs ADD COLUMN source TEXT")
+            try:
+                self.connection.execute("ALTER TABLE designs ADD COLUMN source TEXT")
+            except sqlite3.OperationalError:  # another process opening it added it first
+                pass
 
     def close(self) -> None:
         self.connection.close()
@@ -46,7 +49,7 @@ class Ledger:
         source: Sequence[str | None] | None = None,
     ) -> None:
         """Record a round's batch, all or nothing. `source` says per design where it came from
-        (sample, crossover, edit, library, lab, ...); None: not known."""
+        (sample, crossover, edit, library); None: not known."""
         now = time.time()
         source = [None] * len(keys) if source is None else source
         columns = zip(keys, r_hat, s_hat, acquisition, source, strict=True)
