@@ -77,7 +77,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
             ),
             device=config.device,
         )
-    if config.variant != "pretrained":
+    if config.variant != "pretrained" and config.finetune_iterations > 0:
         finetuner = PolicyGradientFinetuner(
             copy.deepcopy(policy),
             FinetuneConfig(

@@ -59,6 +59,8 @@ class CampaignConfig:
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
     finetune_iterations: int = 12
+    """Policy-gradient updates per round; 0: never fine-tune (the policy stays p_pre, e.g. to
+    ablate the generator when `graph_crossover = 1` makes the whole pool)."""
     finetune_batch: int = 64
     finetune_lr: float = 1e-4
     steps_per_update: int = 6
@@ -99,10 +101,12 @@ class CampaignConfig:
             raise MolseikoError("budget, batch_size and pool_factor must be positive")
         if self.ensemble_size < 2:
             raise MolseikoError("ensemble_size must be at least 2 (the spread needs members)")
-        if self.finetune_iterations < 1 or self.denoising_steps < 1 or self.finetune_batch < 2:
+        if self.finetune_iterations < 0 or self.denoising_steps < 1 or self.finetune_batch < 2:
             raise MolseikoError(
-                "finetune_iterations and denoising_steps must be >= 1, finetune_batch >= 2"
+                "finetune_iterations must be >= 0, denoising_steps >= 1, finetune_batch >= 2"
             )
+        if self.finetune_iterations == 0 and self.variant in ("online_pg", "non_adaptive"):
+            raise MolseikoError(f"{self.variant} fine-tunes: finetune_iterations must be >= 1")
         if self.steps_per_update < 2:
             raise MolseikoError("steps_per_update must be at least 2")
 

@@ -57,6 +57,27 @@ def test_pretrained_variant_never_fine_tunes(tiny_config, tmp_path):
     assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
 
 
+def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
+    tiny_config, tmp_path
+):
+    """finetune_iterations = 0: the ensemble is fit and ranks the pool every round, the policy
+    is never updated (an ablation of the generator)."""
+    config = tiny_config(budget=20, finetune_iterations=0)
+    campaign = build_campaign(config, tmp_path / "run")
+    assert campaign.finetuner is None
+    summaries = campaign.run()
+    pretrained = load_model(config.model)
+    for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert [s.kl_pretrained for s in summaries] == [0.0, 0.0]
+    assert np.isfinite(pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv").r_hat).all()
+    for variant in ("online_pg", "non_adaptive"):  # these are defined by their fine-tuning
+        with pytest.raises(MolseikoError, match="finetune_iterations must be >= 1"):
+            tiny_config(variant=variant, finetune_iterations=0)
+    with pytest.raises(MolseikoError, match="finetune_iterations must be >= 0"):
+        tiny_config(finetune_iterations=-1)
+
+
 def test_non_adaptive_spends_all_but_one_batch_first(tiny_config, tmp_path):
     summaries = build_campaign(tiny_config(variant="non_adaptive"), tmp_path / "run").run()
     assert [s.calls for s in summaries] == [20, 30]
