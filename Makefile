@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ZINC := data/zinc250k/zinc250k.csv.gz
 
 .PHONY: install run test lint bench pretrain-selfies pretrain-graph pretrain-gfp simulator-gfp data
 
@@ -27,9 +28,14 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/model_quality.py --n 10000 --out benchmarks/results
-	$(BIN)/python benchmarks/feedback_efficiency.py --budget 1000 --batch-size 100 --out benchmarks/results
+	$(BIN)/python benchmarks/feedback_efficiency.py --tasks qed osimertinib_mpo ranolazine_mpo \
+		--budget 1000 --batch-size 100 --set first_batch=$(ZINC) --out benchmarks/results
+	$(BIN)/python benchmarks/feedback_efficiency.py --tasks osimertinib_mpo ranolazine_mpo --methods ucb \
+		--set first_batch=$(ZINC) graph_crossover=1.0 infill=0 finetune_iterations=0 \
+		--out benchmarks/results
 	$(BIN)/python benchmarks/pool_headroom.py --rounds 2 3 4 6 8 --out benchmarks/results \
-		benchmarks/results/runs/osimertinib_mpo-greedy-0 benchmarks/results/runs/ranolazine_mpo-greedy-0
+		$(foreach t,osimertinib_mpo ranolazine_mpo,$(foreach s,1 2,\
+		"benchmarks/results/runs/$(t)-greedy+first_batch=zinc250k-$(s)"))
 	$(BIN)/python benchmarks/docking.py --parts speed campaign --target parp1
 	$(BIN)/python benchmarks/ehrlich.py --length 32 --motifs 2 --budget 1000 --seeds 0 1 2
 	$(BIN)/python benchmarks/protein_quality.py --n 300
