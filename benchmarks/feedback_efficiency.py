@@ -178,24 +178,46 @@ def record(finished, rows: list[dict], table: Path) -> None:
 
 
 def plot(frame: pd.DataFrame, path: Path) -> None:
+    """Mean top-10 curve per method and task; one colour and line style per method in every
+    panel, and one legend below them (there are many methods)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(frame.task))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    methods = list(dict.fromkeys(frame.method))
+    colours = plt.get_cmap("tab10").colors
+    styles = ("-", "--", ":", "-.")
+    rows = 1 + len(methods) // 3
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(5.5 * len(tasks), 3.6 + 0.22 * rows), squeeze=False
+    )
+    lines = {}
     for axis, task in zip(axes[0], tasks, strict=True):
         for method, group in frame[frame.task == task].groupby("method", sort=False):
             curves = [np.array(c.split(";"), float) for c in group.curve]
             width = min(len(c) for c in curves)
             mean = np.mean([c[:width] for c in curves], axis=0)
-            axis.plot(np.arange(1, width + 1) * 10, mean, label=method)
+            i = methods.index(method)
+            (lines[method],) = axis.plot(
+                np.arange(1, width + 1) * 10,
+                mean,
+                color=colours[i % len(colours)],
+                linestyle=styles[(i // len(colours)) % len(styles)],
+            )
         axis.set_title(task)
         axis.set_xlabel("oracle calls")
-        axis.set_ylabel("top-10 mean")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+        axis.set_ylabel("top-10 mean (mean over seeds)")
+    fig.legend(
+        [lines[m] for m in methods if m in lines],
+        [m for m in methods if m in lines],
+        loc="lower center",
+        ncol=3,
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0.22 * rows / (3.6 + 0.22 * rows), 1, 1))
     fig.savefig(path, dpi=110)
 
 
