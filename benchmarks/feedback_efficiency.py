@@ -187,37 +187,28 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
 
     tasks = list(dict.fromkeys(frame.task))
     methods = list(dict.fromkeys(frame.method))
-    colours = plt.get_cmap("tab10").colors
-    styles = ("-", "--", ":", "-.")
-    rows = 1 + len(methods) // 3
-    fig, axes = plt.subplots(
-        1, len(tasks), figsize=(5.5 * len(tasks), 3.6 + 0.22 * rows), squeeze=False
-    )
+    colours, styles = plt.get_cmap("tab10").colors, ("-", "--", ":", "-.")
+    look = {
+        method: dict(color=colours[i % len(colours)], linestyle=styles[i // len(colours) % 4])
+        for i, method in enumerate(methods)
+    }
+    legend = 0.22 * math.ceil(len(methods) / 3)  # inches: three legend entries per row
+    height = 3.6 + legend
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), height), squeeze=False)
     lines = {}
     for axis, task in zip(axes[0], tasks, strict=True):
         for method, group in frame[frame.task == task].groupby("method", sort=False):
             curves = [np.array(c.split(";"), float) for c in group.curve]
             width = min(len(c) for c in curves)
             mean = np.mean([c[:width] for c in curves], axis=0)
-            i = methods.index(method)
-            (lines[method],) = axis.plot(
-                np.arange(1, width + 1) * 10,
-                mean,
-                color=colours[i % len(colours)],
-                linestyle=styles[(i // len(colours)) % len(styles)],
-            )
+            (lines[method],) = axis.plot(np.arange(1, width + 1) * 10, mean, **look[method])
         axis.set_title(task)
         axis.set_xlabel("oracle calls")
         axis.set_ylabel("top-10 mean (mean over seeds)")
     fig.legend(
-        [lines[m] for m in methods if m in lines],
-        [m for m in methods if m in lines],
-        loc="lower center",
-        ncol=3,
-        fontsize=7,
-        frameon=False,
+        list(lines.values()), list(lines), loc="lower center", ncol=3, fontsize=7, frameon=False
     )
-    fig.tight_layout(rect=(0, 0.22 * rows / (3.6 + 0.22 * rows), 1, 1))
+    fig.tight_layout(rect=(0, legend / height, 1, 1))
     fig.savefig(path, dpi=110)
 
 

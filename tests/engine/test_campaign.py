@@ -19,6 +19,12 @@ from molseiko.engine.ledger import Ledger
 from molseiko.errors import MolseikoError
 
 
+def same_weights(model: torch.nn.Module, other: torch.nn.Module) -> bool:
+    return all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters(), strict=True)
+    )
+
+
 def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_path):
     config = tiny_config()
     campaign = build_campaign(config, tmp_path / "run")
@@ -40,37 +46,35 @@ def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_p
     for name in ("config.toml", "progress.png", "rounds.png", "state.json"):
         assert (tmp_path / "run" / name).is_file()
     # Fine-tuning moved the policy away from the pretrained weights.
-    changed = any(
-        not torch.equal(a, b)
-        for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True)
-    )
-    assert changed and metrics.kl_pretrained.iloc[-1] > 0
+    assert not same_weights(campaign.policy, pretrained) and metrics.kl_pretrained.iloc[-1] > 0
 
 
 def test_pretrained_variant_never_fine_tunes(tiny_config, tmp_path):
     config = tiny_config(variant="pretrained", budget=20)
     campaign = build_campaign(config, tmp_path / "run")
     campaign.run()
-    pretrained = load_model(config.model)
-    for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert same_weights(campaign.policy, load_model(config.model))
     assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
 
 
 def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
     tiny_config, tmp_path
 ):
-    """finetune_iterations = 0: the ensemble is fit and ranks the pool every round, the policy
-    is never updated (an ablation of the generator)."""
-    config = tiny_config(budget=20, finetune_iterations=0)
+    """finetune_iterations = 0 with graph_crossover = 1 (the benchmark's no-generator
+    ablation): the policy is never updated, and after round 1 the batch is the pool's
+    crossover children with the highest r_hat + s_hat, in that order."""
+    config = tiny_config(
+        budget=20, finetune_iterations=0, graph_crossover=1.0, infill=0.0, infill_parents=6
+    )
     campaign = build_campaign(config, tmp_path / "run")
     assert campaign.finetuner is None
     summaries = campaign.run()
-    pretrained = load_model(config.model)
-    for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert same_weights(campaign.policy, load_model(config.model))
     assert [s.kl_pretrained for s in summaries] == [0.0, 0.0]
-    assert np.isfinite(pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv").r_hat).all()
+    batch = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
+    assert set(batch.source) == {"crossover"}
+    np.testing.assert_allclose(batch.acquisition, batch.r_hat + batch.s_hat)  # ucb, c = 1
+    assert batch.acquisition.is_monotonic_decreasing
     for variant in ("online_pg", "non_adaptive"):  # these are defined by their fine-tuning
         with pytest.raises(MolseikoError, match="finetune_iterations must be >= 1"):
             tiny_config(variant=variant, finetune_iterations=0)
@@ -162,11 +166,7 @@ def test_online_pg_pays_the_oracle_for_every_new_sample(tiny_config, tmp_path):
     )
     ledger = Ledger(tmp_path / "run" / "ledger.sqlite")
     assert ledger.count_measured() == calls[-1]
-    pretrained = load_model(config.model)
-    assert any(
-        not torch.equal(a, b)
-        for a, b in zip(campaign.policy.parameters(), pretrained.parameters(), strict=True)
-    )
+    assert not same_weights(campaign.policy, load_model(config.model))
 
 
 ALL_FAIL_ORACLE = """
