@@ -88,6 +88,7 @@ class Campaign:
             self.summaries: list[RoundSummary] = []
             self.completed = 0
             self._optimizer = None
+            self._library: list[str] | None = None  # read on first use
             self._restore()
         except BaseException:
             self._lock.release()
@@ -285,10 +286,11 @@ class Campaign:
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
                 drawn = [drawn[i] for i in rng.permutation(len(drawn))]
             for smiles, where in drawn:
-                sampled += 1
+                generated = where != "library"  # validity counts what the generator made
+                sampled += generated
                 if smiles is None:
                     continue
-                valid += 1
+                valid += generated
                 if smiles in seen:
                     continue
                 seen.add(smiles)
@@ -334,8 +336,9 @@ class Campaign:
     ) -> list[tuple[str | None, str]]:
         """`pool` candidates, each with where it came from: "sample" (the current policy from
         scratch), "crossover" (two parents joined without the model) or "edit" (a parent
-        re-noised and denoised again by the policy). Invalid designs are None; nothing is
-        filtered or recorded here."""
+        re-noised and denoised again by the policy); once the reward ensemble can rank them,
+        the first attempt adds `library_pool` designs of the library ("library"). Invalid
+        designs are None; nothing is filtered or recorded here."""
         edits, crosses = self._shares(pool, parents)
         steps, template = self.config.denoising_steps, self.template
         fresh = self.policy.sample(pool - edits - crosses, steps, generator, template=template)
@@ -359,7 +362,22 @@ class Campaign:
                 missing = edits - len(children)
                 extra = self.policy.sample(missing, steps, generator, template=template)
                 drawn += [(design, "sample") for design in self.policy.decode(extra)]
+        if attempt == 0 and self.config.library_pool and self._ensemble_ready():
+            drawn += [(key, "library") for key in self._library_draw(round_)]
         return drawn
+
+    def _library_draw(self, round_: int) -> list[str]:
+        """`library_pool` canonical designs of the library, drawn at random anew each round
+        (seeded by seed and round); rows that are not valid designs are skipped."""
+        if self._library is None:
+            self._library = read_smiles(self.config.library, column=self.domain.key_column)
+        rng = np.random.default_rng([self.config.seed, round_, 2])
+        count = min(self.config.library_pool, len(self._library))
+        keys = (
+            self.domain.canonical(self._library[i])
+            for i in rng.choice(len(self._library), count, replace=False)
+        )
+        return [key for key in keys if key is not None]
 
     def _propose_from_library(self, size: int) -> dict:
         """The first batch: `size` new valid designs drawn at random from `first_batch`."""
@@ -395,6 +413,10 @@ class Campaign:
         ]
         rows.sort(key=lambda row: row[0], reverse=True)
         return [key for _, key in rows[: self.config.infill_parents]]
+
+    def _ensemble_ready(self) -> bool:
+        """Whether a fitted reward ensemble can rank designs (not before two measurements)."""
+        return self.ensemble is not None and bool(self.ensemble.models)
 
     def _predict(self, smiles: list[str]):
         if self.ensemble is None or not self.ensemble.models or not smiles:

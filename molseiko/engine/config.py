@@ -56,6 +56,13 @@ class CampaignConfig:
     """A CSV (column `smiles` / `sequence`) or .smi file to draw the first batch from at
     random, in place of samples of the pretrained model (e.g. the library it was trained on,
     or compounds on the shelf); empty = the model's samples."""
+    library: str = ""
+    """A CSV (column `smiles` / `sequence`) or .smi file of designs to be had without making
+    them (a vendor's catalogue, the compounds on the shelf), screened by the reward ensemble
+    each round with `library_pool` > 0."""
+    library_pool: int = 0
+    """Designs of `library` drawn anew at random each round (none measured before) and ranked
+    with the rest of the pool: screening by the reward model beside generation; 0 = none."""
     max_per_scaffold: int = 0
     """At most this many designs per Murcko scaffold in a batch; 0 = no limit."""
     finetune_iterations: int = 12
@@ -107,6 +114,18 @@ class CampaignConfig:
             )
         if self.finetune_iterations == 0 and self.variant in ("online_pg", "non_adaptive"):
             raise MolseikoError(f"{self.variant} fine-tunes: finetune_iterations must be >= 1")
+        if self.library_pool < 0:
+            raise MolseikoError("library_pool must be >= 0")
+        if self.library_pool > 0 and not self.library:
+            raise MolseikoError("library_pool needs a library file (config key `library`)")
+        if self.library_pool > 0 and (
+            self.select == "sample" or self.variant in ("pretrained", "online_pg")
+        ):
+            raise MolseikoError(
+                "library_pool needs a reward model that ranks the pool (select = 'ucb' and a "
+                f"variant other than pretrained / online_pg), not select = {self.select!r} with "
+                f"{self.variant}"
+            )
         if self.steps_per_update < 2:
             raise MolseikoError("steps_per_update must be at least 2")
 

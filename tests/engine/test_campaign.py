@@ -424,3 +424,55 @@ def test_draw_pool_tags_each_candidate_with_its_source_and_is_the_pool_the_round
     campaign.learn(2, {"validity": 1.0, "uniqueness": 1.0, "novelty": 1.0}, campaign._generator(2))
     table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
     assert list(table.source) == [row["source"] for row in batch]
+
+
+def test_library_designs_join_the_pool_once_the_ensemble_can_rank_them(tiny_config, tmp_path):
+    """library_pool: from round 2 on, the library's valid designs (canonical, never one measured
+    before) are ranked with the generated pool; an ensemble that prefers them fills round 2
+    with 10 of the 12 and round 3 with the other 2, and validity counts the generator alone."""
+    from molseiko.reward.ensemble import EnsemblePrediction
+
+    library = ["OCC(O)CO", "c1ccccc1O", "CC(=O)Nc1ccccc1", "CCN(CC)CC", "CCOC(=O)C", "CCCCCCO"]
+    library += ["OC(=O)c1ccccc1", "Cc1ccncc1", "CC(C)(C)O", "NCCO", "C1CCNCC1", "COc1ccccc1"]
+    path = tmp_path / "shelf.csv"
+    pd.DataFrame({"smiles": library + ["not a molecule", "C1CC"]}).to_csv(path, index=False)
+    shelf = {Chem.CanonSmiles(s) for s in library}
+    config = tiny_config(
+        library=str(path), library_pool=50, graph_crossover=0.0, infill=0.0, pool_factor=2
+    )
+    campaign = build_campaign(config, tmp_path / "run")
+    campaign.run_round(1, 10, last=False)
+    assert {row["source"] for row in campaign.ledger.round_table(1)} == {"sample"}
+
+    def prefers_the_shelf(designs):
+        mean = np.array([1.0 if d in shelf else 0.0 for d in designs])
+        return EnsemblePrediction(mean, np.zeros(len(designs)), mean[None, :])
+
+    parents = campaign._parents()
+    drawn = campaign.draw_pool(2, 20, parents, 0, campaign._generator(2))
+    assert {d for d, w in drawn if w == "library"} == shelf  # the two invalid rows skipped
+    assert all(
+        w != "library" for _, w in campaign.draw_pool(2, 20, parents, 1, campaign._generator(2))
+    )
+    campaign.ensemble.predict = prefers_the_shelf
+    stats = campaign.propose_batch(2, 10, campaign._generator(2))
+    second = campaign.ledger.proposed(2)
+    assert len(second) == 10 and set(second) <= shelf
+    assert {row["source"] for row in campaign.ledger.round_table(2)} == {"library"}
+    assert 0.0 < stats["validity"] <= 1.0  # the model's own samples, not the shelf's
+    campaign._measure(2)
+    campaign.ensemble.predict = prefers_the_shelf
+    campaign.propose_batch(3, 10, campaign._generator(3))
+    third = campaign.ledger.proposed(3)
+    assert set(third) & shelf == shelf - set(second) and len(third) == 10
+
+
+def test_library_pool_settings_are_checked(tiny_config, tmp_path):
+    with pytest.raises(MolseikoError, match="needs a library file"):
+        tiny_config(library_pool=10)
+    with pytest.raises(MolseikoError, match="needs a reward model"):
+        tiny_config(library="shelf.csv", library_pool=10, select="sample")
+    with pytest.raises(MolseikoError, match="needs a reward model"):
+        tiny_config(library="shelf.csv", library_pool=10, variant="pretrained")
+    with pytest.raises(MolseikoError, match="library_pool must be >= 0"):
+        tiny_config(library_pool=-1)
