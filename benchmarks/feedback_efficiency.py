@@ -47,6 +47,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
         batch_size=args["batch_size"],
         variant=method,
         seed=seed,
+        device=args["device"],
         model=args["model"],
         out=str(run_dir),
     )
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--model", default="")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda: where campaigns run (not part of the label)"
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="campaigns run at once (CPU threads are split)"
     )
     parser.add_argument(
@@ -115,6 +119,7 @@ def main() -> None:
         "budget": args.budget,
         "batch_size": args.batch_size,
         "model": args.model,
+        "device": args.device,
         "out": str(args.out),
         # OMP_NUM_THREADS, when set, caps each campaign (other jobs on the machine).
         "threads": int(

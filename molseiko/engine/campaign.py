@@ -275,7 +275,7 @@ class Campaign:
         seen: set[str] = set()
         candidates: list[str] = []
         source: dict[str, str] = {}  # where each candidate came from (the first time drawn)
-        sampled = valid = 0
+        made: list[str | None] = []  # what the generator made (the library's designs are not)
         pool = size * self.config.pool_factor
         parents = self._parents()
         edits, crosses = self._shares(pool, parents)
@@ -286,12 +286,9 @@ class Campaign:
                 rng = np.random.default_rng([self.config.seed, round_, attempt])
                 drawn = [drawn[i] for i in rng.permutation(len(drawn))]
             for smiles, where in drawn:
-                generated = where != "library"  # validity counts what the generator made
-                sampled += generated
-                if smiles is None:
-                    continue
-                valid += generated
-                if smiles in seen:
+                if where != "library":
+                    made.append(smiles)
+                if smiles is None or smiles in seen:
                     continue
                 seen.add(smiles)
                 if not self.ledger.is_known(smiles):
@@ -312,10 +309,12 @@ class Campaign:
         if prediction is not None:
             columns = [column[[index[s] for s in chosen]] for column in prediction]
         self.ledger.propose(round_, chosen, *columns, source=[source[s] for s in chosen])
+        valid = [design for design in made if design is not None]
+        distinct = set(valid)
         return {
-            "validity": valid / max(sampled, 1),
-            "uniqueness": len(seen) / max(valid, 1),
-            "novelty": len(candidates) / max(len(seen), 1),
+            "validity": len(valid) / max(len(made), 1),
+            "uniqueness": len(distinct) / max(len(valid), 1),
+            "novelty": len(distinct & set(candidates)) / max(len(distinct), 1),
         }
 
     def _shares(self, pool: int, parents: list[str]) -> tuple[int, int]:

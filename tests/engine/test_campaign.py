@@ -459,7 +459,13 @@ def test_library_designs_join_the_pool_once_the_ensemble_can_rank_them(tiny_conf
     second = campaign.ledger.proposed(2)
     assert len(second) == 10 and set(second) <= shelf
     assert {row["source"] for row in campaign.ledger.round_table(2)} == {"library"}
-    assert 0.0 < stats["validity"] <= 1.0  # the model's own samples, not the shelf's
+    # The pool's statistics describe the generator's 20 samples, not the shelf.
+    made = [d for d, w in drawn if w != "library"]
+    valid = [d for d in made if d is not None]
+    assert stats["validity"] == len(valid) / 20 and len(made) == 20
+    assert stats["uniqueness"] == len(set(valid)) / len(valid)
+    novel = [d for d in set(valid) if not campaign.ledger.is_known(d) or d in second]
+    assert stats["novelty"] == len(novel) / len(set(valid))
     campaign._measure(2)
     campaign.ensemble.predict = prefers_the_shelf
     campaign.propose_batch(3, 10, campaign._generator(3))
