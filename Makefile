@@ -33,6 +33,8 @@ bench: install
 	$(BIN)/python benchmarks/feedback_efficiency.py --tasks osimertinib_mpo ranolazine_mpo --methods ucb \
 		--set first_batch=$(ZINC) graph_crossover=1.0 infill=0 finetune_iterations=0 \
 		--out benchmarks/results
+	$(BIN)/python benchmarks/feedback_efficiency.py --tasks osimertinib_mpo ranolazine_mpo --methods ucb greedy \
+		--set first_batch=$(ZINC) library=$(ZINC) library_pool=20000 --out benchmarks/results
 	$(BIN)/python benchmarks/pool_headroom.py --rounds 2 3 4 6 8 --out benchmarks/results \
 		$(foreach t,osimertinib_mpo ranolazine_mpo,$(foreach s,1 2,\
 		"benchmarks/results/runs/$(t)-greedy+first_batch=zinc250k-$(s)"))

@@ -75,6 +75,7 @@ def run_one(task: str, method: str, seed: int, args: dict) -> dict:
             for part in ("sample", "measure", "fit", "finetune")
         },
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": args["device"],  # where the seconds were spent
         "curve": ";".join(
             f"{top_k_mean(values[:n], 10):.4f}" for n in range(10, len(values) + 1, 10)
         ),

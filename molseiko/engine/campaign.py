@@ -88,7 +88,12 @@ class Campaign:
             self.summaries: list[RoundSummary] = []
             self.completed = 0
             self._optimizer = None
-            self._library: list[str] | None = None  # read on first use
+            # Read now: a missing file or column stops the campaign before any oracle call.
+            self._library = (
+                read_smiles(config.library, column=self.domain.key_column)
+                if config.library_pool
+                else []
+            )
             self._restore()
         except BaseException:
             self._lock.release()
@@ -368,8 +373,6 @@ class Campaign:
     def _library_draw(self, round_: int) -> list[str]:
         """`library_pool` canonical designs of the library, drawn at random anew each round
         (seeded by seed and round); rows that are not valid designs are skipped."""
-        if self._library is None:
-            self._library = read_smiles(self.config.library, column=self.domain.key_column)
         rng = np.random.default_rng([self.config.seed, round_, 2])
         count = min(self.config.library_pool, len(self._library))
         keys = (
@@ -418,7 +421,7 @@ class Campaign:
         return self.ensemble is not None and bool(self.ensemble.models)
 
     def _predict(self, smiles: list[str]):
-        if self.ensemble is None or not self.ensemble.models or not smiles:
+        if not self._ensemble_ready() or not smiles:
             return None
         prediction = self.ensemble.predict(smiles)
         acquisition = self.acquisition(prediction) if self.acquisition else prediction.mean

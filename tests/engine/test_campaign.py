@@ -482,3 +482,10 @@ def test_library_pool_settings_are_checked(tiny_config, tmp_path):
         tiny_config(library="shelf.csv", library_pool=10, variant="pretrained")
     with pytest.raises(MolseikoError, match="library_pool must be >= 0"):
         tiny_config(library_pool=-1)
+    # A library that cannot be read stops the campaign before it measures anything.
+    pd.DataFrame({"SMILES_": ["CCO"]}).to_csv(tmp_path / "wrong.csv", index=False)
+    for library, message in [("missing.csv", "no such file"), ("wrong.csv", "no 'smiles' column")]:
+        config = tiny_config(library=str(tmp_path / library), library_pool=10)
+        with pytest.raises(MolseikoError, match=message):
+            build_campaign(config, tmp_path / "run")
+        assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 0
