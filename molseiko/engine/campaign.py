@@ -168,7 +168,7 @@ class Campaign:
 
     def propose_batch(self, round_: int, size: int, generator: torch.Generator) -> dict:
         """Steps 1 of a round: sample from the current policy and record the batch."""
-        if self.acquisition is not None and self.ensemble is not None and self.ensemble.models:
+        if self.acquisition is not None and self._ensemble_ready():
             rng = np.random.default_rng([self.config.seed, round_])
             self.acquisition.new_round(rng, len(self.ensemble.models))
         return self._propose(round_, size, generator)
@@ -191,7 +191,7 @@ class Campaign:
         timer = time.perf_counter()
         self._fit_ensemble(round_)
         seconds_fit = time.perf_counter() - timer
-        if self.acquisition is not None and self.ensemble is not None and self.ensemble.models:
+        if self.acquisition is not None and self._ensemble_ready():
             # The same draw as this round's proposal (Thompson's member), in any process.
             rng = np.random.default_rng([self.config.seed, round_])
             self.acquisition.new_round(rng, len(self.ensemble.models))

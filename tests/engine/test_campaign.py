@@ -473,6 +473,23 @@ def test_library_designs_join_the_pool_once_the_ensemble_can_rank_them(tiny_conf
     assert set(third) & shelf == shelf - set(second) and len(third) == 10
 
 
+def test_library_draw_is_new_each_round_and_the_same_on_a_rerun(tiny_config, tmp_path):
+    """library_pool smaller than the library: exactly that many canonical designs a round, the
+    same ones when a round is drawn again (resume, pool_headroom), other ones the next round."""
+    library = [f"C{'C' * n}O" for n in range(40)]  # 40 valid alcohols, each written canonically
+    path = tmp_path / "shelf.smi"
+    path.write_text("\n".join(library) + "\n")
+    campaign = build_campaign(tiny_config(library=str(path), library_pool=10), tmp_path / "run")
+    second, third = campaign._library_draw(2), campaign._library_draw(3)
+    assert len(second) == len(set(second)) == 10 and set(second) <= set(library)
+    assert campaign._library_draw(2) == second
+    assert set(third) != set(second) and len(third) == 10
+    other_seed = build_campaign(
+        tiny_config(library=str(path), library_pool=10, seed=1), tmp_path / "other"
+    )
+    assert set(other_seed._library_draw(2)) != set(second)
+
+
 def test_library_pool_settings_are_checked(tiny_config, tmp_path):
     with pytest.raises(MolseikoError, match="needs a library file"):
         tiny_config(library_pool=10)
