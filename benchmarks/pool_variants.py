@@ -1,0 +1,209 @@
+"""Pool variants: would a differently built pool give a better batch than the campaign's own?
+
+For chosen rounds k of a finished campaign, rebuilds the state after round k-1 in a scratch copy
+(as `pool_headroom.py` does), draws round k's pool exactly as the campaign drew it, and builds
+variants of that pool:
+
+- `base`: the campaign's pool (valid, new, once).
+- `crossover_fill`: crossovers of the same parents added until the pool holds
+  `pool_factor * batch_size * graph_crossover` new ones (late in a campaign most crossovers of
+  the 20 parents repeat a design already measured or drawn, so the crossover share shrinks).
+- `parents_50`: the pool drawn with the 50 best measured designs as parents, not 20.
+- `evolve_G`: G generations of evolution in silico with the reward ensemble standing in for the
+  oracle: each generation's parents are the 20 best candidates so far by the acquisition and
+  the 20 best measured designs; their crossovers and edits (as many as the round's pool makes)
+  join the candidates. Each generation trusts the model one step further from its data.
+
+From each variant it picks a batch by greedy (r_hat) and ucb (r_hat + s_hat) and measures only
+the picks. The score of a pick is the top-10 mean of everything measured after adding it (what
+PMO's AUC integrates); `predicted_mean` beside `batch_mean` shows how far the model
+overrates what it picked. Only for cheap oracles. Writes `pool_variants.csv` and
+`pool_variants.png` into --out.
+
+    python benchmarks/pool_variants.py --rounds 2 4 6 \
+        "benchmarks/results/runs/osimertinib_mpo-ucb+first_batch=zinc250k-1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pool_headroom import rewind
+
+ROOT = Path(__file__).resolve().parents[1]
+ELITE = 20
+
+
+def candidates_of(campaign, drawn) -> tuple[list[str], list[str]]:
+    """The campaign's filter on a drawn pool: valid, new, once; with where each came from."""
+    keys: dict[str, str] = {}
+    for design, where in drawn:
+        if design is not None and design not in keys and not campaign.ledger.is_known(design):
+            keys[design] = where
+    return list(keys), list(keys.values())
+
+
+def fill_crossovers(campaign, round_, keys, sources, parents) -> tuple[list[str], list[str]]:
+    """`keys` with new crossovers of `parents` until the pool's crossover share is met."""
+    config = campaign.config
+    wanted = round(config.batch_size * config.pool_factor * config.graph_crossover)
+    seen, have = set(keys), sources.count("crossover")
+    rng = np.random.default_rng([config.seed, round_, 7])
+    keys, sources = list(keys), list(sources)
+    for child in campaign.domain.crossover(parents, 10 * wanted, rng):
+        if have >= wanted:
+            break
+        if child not in seen and not campaign.ledger.is_known(child):
+            seen.add(child)
+            keys.append(child)
+            sources.append("crossover")
+            have += 1
+    return keys, sources
+
+
+def evolve(campaign, round_, keys, parents, generations, score, generator) -> list[str]:
+    """`keys` with `generations` generations of in-silico evolution on `score` (an
+    acquisition of the ensemble's prediction) appended."""
+    config = campaign.config
+    edits, crosses = campaign._shares(config.batch_size * config.pool_factor, parents)
+    keys, seen = list(keys), set(keys)
+    values = score(campaign.ensemble.predict(keys))
+    for generation in range(generations):
+        elite = [keys[i] for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:ELITE]]
+        breeders = list(dict.fromkeys(elite + parents))
+        rng = np.random.default_rng([config.seed, round_, 3, generation])
+        children = campaign.domain.crossover(breeders, crosses, rng) if crosses else []
+        if edits:
+            children += campaign.policy.infill(
+                breeders,
+                edits,
+                config.infill_mask,
+                config.denoising_steps,
+                generator,
+                template=campaign.template,
+                crossover=max(config.infill_crossover, 0.0),
+            )
+        new = []
+        for child in children:
+            if child is not None and child not in seen and not campaign.ledger.is_known(child):
+                seen.add(child)
+                new.append(child)
+        if not new:
+            break
+        keys += new
+        values = np.concatenate([values, score(campaign.ensemble.predict(new))])
+    return keys
+
+
+def compare(run: Path, round_: int, scratch: Path, generations: list[int]) -> list[dict]:
+    from molseiko.engine.build import build_campaign
+    from molseiko.engine.config import CampaignConfig
+    from molseiko.engine.report import top_k_mean
+
+    copy = rewind(run, round_, scratch)
+    config = CampaignConfig.from_toml(copy / "config.toml", out=str(copy))
+    rows = []
+    with build_campaign(config, copy) as campaign:
+        size = min(config.batch_size, config.budget - campaign.ledger.count_measured())
+        measured = [value for _, value, _ in campaign.ledger.measurements()]
+        base = {"run": run.name, "round": round_, "before": top_k_mean(measured, 10)}
+
+        def drawn_with(parents: int):
+            campaign.config = replace(config, infill_parents=parents)
+            chosen = campaign._parents()
+            pool = campaign.draw_pool(
+                round_, size * config.pool_factor, chosen, 0, campaign._generator(round_)
+            )
+            campaign.config = config
+            return chosen, pool
+
+        parents, drawn = drawn_with(config.infill_parents)
+        keys, sources = candidates_of(campaign, drawn)
+        pools, base_keys = {"base": keys}, set(keys)
+        pools["crossover_fill"] = fill_crossovers(campaign, round_, keys, sources, parents)[0]
+        pools["parents_50"] = candidates_of(campaign, drawn_with(50)[1])[0]
+        picks = {"greedy": lambda p: p.mean, "ucb": lambda p: p.mean + p.std}
+        for count in generations:
+            for name, score in picks.items():
+                pools[f"evolve_{count} ({name})"] = evolve(
+                    campaign, round_, keys, parents, count, score, campaign._generator(round_)
+                )
+        for variant, pool in pools.items():
+            prediction = campaign.ensemble.predict(pool)
+            for name, score in picks.items():
+                if "(" in variant and f"({name})" not in variant:
+                    continue  # an evolved pool is picked by the score it evolved on
+                index = np.argsort(-np.nan_to_num(score(prediction), nan=-np.inf), kind="stable")
+                index = index[:size]
+                truth = np.asarray(campaign.oracle([pool[i] for i in index]).values, float)
+                rows.append(
+                    {
+                        **base,
+                        "variant": variant.split(" ")[0],
+                        "pick": name,
+                        "candidates": len(pool),
+                        "from_base": int(sum(pool[i] in base_keys for i in index)),
+                        "top10_after": top_k_mean(measured + list(truth), 10),
+                        "batch_mean": float(np.nanmean(truth)),
+                        "predicted_mean": float(np.mean(prediction.mean[index])),
+                    }
+                )
+    shutil.rmtree(copy)
+    return rows
+
+
+def plot(frame: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for axis, pick in zip(axes, ("greedy", "ucb"), strict=True):
+        part = frame[frame.pick == pick]
+        base = part[part.variant == "base"].set_index(["run", "round"]).top10_after
+        for variant, group in part.groupby("variant", sort=False):
+            gain = group.set_index(["run", "round"]).top10_after - base
+            mean = gain.groupby(level="round").mean()
+            axis.plot(mean.index, mean.values, marker="o", label=variant)
+        axis.axhline(0.0, color="grey", linewidth=0.8)
+        axis.set_title(f"picked by {pick}", fontsize=10)
+        axis.set_xlabel("round")
+    axes[0].set_ylabel("top-10 after the batch, minus base (mean over runs)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="finished campaign run directories")
+    parser.add_argument("--rounds", nargs="+", type=int, default=[2, 4, 6])
+    parser.add_argument("--generations", nargs="+", type=int, default=[2])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = args.out / "pool_variants.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
+    done = {(row["run"], row["round"]) for row in rows}
+    with tempfile.TemporaryDirectory() as scratch:
+        for run in args.runs:
+            for round_ in args.rounds:
+                if (run.name, round_) in done:
+                    continue
+                new = compare(run, round_, Path(scratch), args.generations)
+                rows += new
+                pd.DataFrame(rows).to_csv(table, index=False)
+                summary = pd.DataFrame(new).drop(columns=["run", "round"])
+                print(run.name, "round", round_, "\n", summary.round(3).to_string(), flush=True)
+    plot(pd.DataFrame(rows), args.out / "pool_variants.png")
+
+
+if __name__ == "__main__":
+    main()
