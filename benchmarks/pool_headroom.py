@@ -50,6 +50,15 @@ def rewind(run: Path, round_: int, scratch: Path) -> Path:
     return copy
 
 
+def candidates_of(campaign, drawn) -> tuple[list[str], list[str]]:
+    """The campaign's filter on a drawn pool (valid, new, once), with where each came from."""
+    keys: dict[str, str] = {}
+    for design, where in drawn:
+        if design is not None and design not in keys and not campaign.ledger.is_known(design):
+            keys[design] = where
+    return list(keys), list(keys.values())
+
+
 def batch_of(run: Path, round_: int) -> list[str]:
     with sqlite3.connect(run / "ledger.sqlite") as db:
         return [key for (key,) in db.execute("SELECT key FROM designs WHERE round = ?", (round_,))]
@@ -68,11 +77,8 @@ def headroom(run: Path, round_: int, scratch: Path) -> list[dict]:
         drawn = campaign.draw_pool(
             round_, size * config.pool_factor, parents, 0, campaign._generator(round_)
         )
-        source: dict[str, str] = {}
-        for design, where in drawn:  # the campaign's filter: valid, new, once
-            if design is not None and design not in source and not campaign.ledger.is_known(design):
-                source[design] = where
-        keys = list(source)
+        keys, sources = candidates_of(campaign, drawn)
+        source = dict(zip(keys, sources, strict=True))
         truth = np.asarray(campaign.oracle(keys).values, dtype=float)
         prediction = campaign.ensemble.predict(keys)
         measured = [value for _, value, _ in campaign.ledger.measurements()]
@@ -161,6 +167,24 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def probe_rounds(runs: list[Path], rounds: list[int], table: Path, probe) -> list[dict]:
+    """The rows of `table` (a CSV) and of `probe(run, round_, scratch)` for each run and round
+    not in it yet; the table is rewritten after each, so a stopped probe resumes."""
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
+    done = {(row["run"], row["round"]) for row in rows}
+    with tempfile.TemporaryDirectory() as scratch:
+        for run in runs:
+            for round_ in rounds:
+                if (run.name, round_) in done:
+                    continue
+                new = probe(run, round_, Path(scratch))
+                rows += new
+                pd.DataFrame(rows).to_csv(table, index=False)
+                summary = pd.DataFrame(new).drop(columns=["run", "round"])
+                print(run.name, "round", round_, "\n", summary.round(3).to_string(), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished campaign run directories")
@@ -168,19 +192,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    table = args.out / "pool_headroom.csv"
-    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
-    done = {(row["run"], row["round"]) for row in rows}
-    with tempfile.TemporaryDirectory() as scratch:
-        for run in args.runs:
-            for round_ in args.rounds:
-                if (run.name, round_) in done:
-                    continue
-                new = headroom(run, round_, Path(scratch))
-                rows += new
-                pd.DataFrame(rows).to_csv(table, index=False)
-                summary = pd.DataFrame(new)[["pick", "top10_after", "batch_mean", "candidates"]]
-                print(run.name, "round", round_, "\n", summary.round(3).to_string(), flush=True)
+    rows = probe_rounds(args.runs, args.rounds, args.out / "pool_headroom.csv", headroom)
     plot(pd.DataFrame(rows), args.out / "pool_headroom.png")
 
 

@@ -28,25 +28,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pool_headroom import rewind
+from pool_headroom import candidates_of, probe_rounds, rewind
 
 ROOT = Path(__file__).resolve().parents[1]
 ELITE = 20
-
-
-def candidates_of(campaign, drawn) -> tuple[list[str], list[str]]:
-    """The campaign's filter on a drawn pool: valid, new, once; with where each came from."""
-    keys: dict[str, str] = {}
-    for design, where in drawn:
-        if design is not None and design not in keys and not campaign.ledger.is_known(design):
-            keys[design] = where
-    return list(keys), list(keys.values())
 
 
 def fill_crossovers(campaign, round_, keys, sources, parents) -> tuple[list[str], list[str]]:
@@ -189,19 +179,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    table = args.out / "pool_variants.csv"
-    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
-    done = {(row["run"], row["round"]) for row in rows}
-    with tempfile.TemporaryDirectory() as scratch:
-        for run in args.runs:
-            for round_ in args.rounds:
-                if (run.name, round_) in done:
-                    continue
-                new = compare(run, round_, Path(scratch), args.generations)
-                rows += new
-                pd.DataFrame(rows).to_csv(table, index=False)
-                summary = pd.DataFrame(new).drop(columns=["run", "round"])
-                print(run.name, "round", round_, "\n", summary.round(3).to_string(), flush=True)
+
+    def probe(run: Path, round_: int, scratch: Path) -> list[dict]:
+        return compare(run, round_, scratch, args.generations)
+
+    rows = probe_rounds(args.runs, args.rounds, args.out / "pool_variants.csv", probe)
     plot(pd.DataFrame(rows), args.out / "pool_variants.png")
 
 
