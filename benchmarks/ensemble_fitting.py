@@ -67,10 +67,13 @@ def fingerprints(smiles: list[str]) -> np.ndarray:
 
 
 def minmax(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Tanimoto similarity of count vectors: sum of minima over sum of maxima."""
+    """Tanimoto similarity of count vectors: sum of minima over sum of maxima, the latter
+    being sum(a) + sum(b) - sum of minima."""
+    totals = second.sum(1)
     out = np.empty((len(first), len(second)))
     for i, row in enumerate(first):
-        out[i] = np.minimum(row, second).sum(1) / np.maximum(np.maximum(row, second).sum(1), 1)
+        minima = np.minimum(row, second).sum(1)
+        out[i] = minima / np.maximum(row.sum() + totals - minima, 1)
     return out
 
 

@@ -50,12 +50,15 @@ def rewind(run: Path, round_: int, scratch: Path) -> Path:
     return copy
 
 
-def candidates_of(campaign, drawn) -> tuple[list[str], list[str]]:
-    """The campaign's filter on a drawn pool (valid, new, once), with where each came from."""
+def candidates_of(campaign, drawn, seen=()) -> tuple[list[str], list[str]]:
+    """The campaign's filter on a drawn pool (valid, new, once, none of `seen`), with where
+    each came from."""
     keys: dict[str, str] = {}
+    seen = set(seen)
     for design, where in drawn:
-        if design is not None and design not in keys and not campaign.ledger.is_known(design):
-            keys[design] = where
+        if design is not None and design not in keys and design not in seen:
+            if not campaign.ledger.is_known(design):
+                keys[design] = where
     return list(keys), list(keys.values())
 
 

@@ -30,6 +30,7 @@ import argparse
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -39,33 +40,48 @@ ROOT = Path(__file__).resolve().parents[1]
 ELITE = 20
 
 
-def fill_crossovers(campaign, round_, keys, sources, parents) -> tuple[list[str], list[str]]:
+class Memo:
+    """The ensemble's prediction and the oracle's value of each design, computed once."""
+
+    def __init__(self, campaign):
+        self.campaign, self.predicted, self.measured = campaign, {}, {}
+
+    def predict(self, keys: list[str]) -> SimpleNamespace:
+        new = [key for key in dict.fromkeys(keys) if key not in self.predicted]
+        if new:
+            prediction = self.campaign.ensemble.predict(new)
+            self.predicted.update(
+                zip(new, zip(prediction.mean, prediction.std, strict=True), strict=True)
+            )
+        mean, std = np.array([self.predicted[key] for key in keys]).reshape(-1, 2).T
+        return SimpleNamespace(mean=mean, std=std)
+
+    def truth(self, keys: list[str]) -> np.ndarray:
+        new = [key for key in dict.fromkeys(keys) if key not in self.measured]
+        if new:
+            values = self.campaign.oracle(new).values
+            self.measured.update(zip(new, np.asarray(values, float), strict=True))
+        return np.array([self.measured[key] for key in keys])
+
+
+def fill_crossovers(campaign, round_, keys, sources, parents) -> list[str]:
     """`keys` with new crossovers of `parents` until the pool's crossover share is met."""
     config = campaign.config
-    wanted = round(config.batch_size * config.pool_factor * config.graph_crossover)
-    seen, have = set(keys), sources.count("crossover")
+    wanted = campaign._shares(config.batch_size * config.pool_factor, parents)[1]
     rng = np.random.default_rng([config.seed, round_, 7])
-    keys, sources = list(keys), list(sources)
-    for child in campaign.domain.crossover(parents, 10 * wanted, rng):
-        if have >= wanted:
-            break
-        if child not in seen and not campaign.ledger.is_known(child):
-            seen.add(child)
-            keys.append(child)
-            sources.append("crossover")
-            have += 1
-    return keys, sources
+    children = campaign.domain.crossover(parents, 10 * wanted, rng)
+    new = candidates_of(campaign, [(child, "crossover") for child in children], keys)[0]
+    return keys + new[: max(wanted - sources.count("crossover"), 0)]
 
 
-def evolve(campaign, round_, keys, parents, generations, score, generator) -> list[str]:
+def evolve(campaign, memo, round_, keys, parents, generations, score, generator) -> list[str]:
     """`keys` with `generations` generations of in-silico evolution on `score` (an
     acquisition of the ensemble's prediction) appended."""
     config = campaign.config
     edits, crosses = campaign._shares(config.batch_size * config.pool_factor, parents)
-    keys, seen = list(keys), set(keys)
-    values = score(campaign.ensemble.predict(keys))
     for generation in range(generations):
-        elite = [keys[i] for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:ELITE]]
+        values = np.nan_to_num(score(memo.predict(keys)), nan=-np.inf)
+        elite = [keys[i] for i in np.argsort(-values)[:ELITE]]
         breeders = list(dict.fromkeys(elite + parents))
         rng = np.random.default_rng([config.seed, round_, 3, generation])
         children = campaign.domain.crossover(breeders, crosses, rng) if crosses else []
@@ -79,15 +95,10 @@ def evolve(campaign, round_, keys, parents, generations, score, generator) -> li
                 template=campaign.template,
                 crossover=max(config.infill_crossover, 0.0),
             )
-        new = []
-        for child in children:
-            if child is not None and child not in seen and not campaign.ledger.is_known(child):
-                seen.add(child)
-                new.append(child)
+        new = candidates_of(campaign, [(child, "evolved") for child in children], keys)[0]
         if not new:
             break
-        keys += new
-        values = np.concatenate([values, score(campaign.ensemble.predict(new))])
+        keys = keys + new
     return keys
 
 
@@ -115,27 +126,32 @@ def compare(run: Path, round_: int, scratch: Path, generations: list[int]) -> li
 
         parents, drawn = drawn_with(config.infill_parents)
         keys, sources = candidates_of(campaign, drawn)
-        pools, base_keys = {"base": keys}, set(keys)
-        pools["crossover_fill"] = fill_crossovers(campaign, round_, keys, sources, parents)[0]
-        pools["parents_50"] = candidates_of(campaign, drawn_with(50)[1])[0]
+        memo = Memo(campaign)
         picks = {"greedy": lambda p: p.mean, "ucb": lambda p: p.mean + p.std}
+        # (variant, pool, the picks made from it): an evolved pool is picked by the score it
+        # evolved on.
+        pools = [
+            ("base", keys, picks),
+            ("crossover_fill", fill_crossovers(campaign, round_, keys, sources, parents), picks),
+            ("parents_50", candidates_of(campaign, drawn_with(50)[1])[0], picks),
+        ]
         for count in generations:
             for name, score in picks.items():
-                pools[f"evolve_{count} ({name})"] = evolve(
-                    campaign, round_, keys, parents, count, score, campaign._generator(round_)
+                pool = evolve(
+                    campaign, memo, round_, keys, parents, count, score, campaign._generator(round_)
                 )
-        for variant, pool in pools.items():
-            prediction = campaign.ensemble.predict(pool)
-            for name, score in picks.items():
-                if "(" in variant and f"({name})" not in variant:
-                    continue  # an evolved pool is picked by the score it evolved on
+                pools.append((f"evolve_{count}", pool, {name: score}))
+        base_keys = set(keys)
+        for variant, pool, scores in pools:
+            prediction = memo.predict(pool)
+            for name, score in scores.items():
                 index = np.argsort(-np.nan_to_num(score(prediction), nan=-np.inf), kind="stable")
                 index = index[:size]
-                truth = np.asarray(campaign.oracle([pool[i] for i in index]).values, float)
+                truth = memo.truth([pool[i] for i in index])
                 rows.append(
                     {
                         **base,
-                        "variant": variant.split(" ")[0],
+                        "variant": variant,
                         "pick": name,
                         "candidates": len(pool),
                         "from_base": int(sum(pool[i] in base_keys for i in index)),
