@@ -35,6 +35,8 @@ bench: install
 		--out benchmarks/results
 	$(BIN)/python benchmarks/feedback_efficiency.py --tasks osimertinib_mpo ranolazine_mpo --methods ucb greedy \
 		--set first_batch=$(ZINC) library=$(ZINC) library_pool=20000 --out benchmarks/results
+	$(BIN)/python benchmarks/graph_ga.py --settings 50x50 50x100 50x100+100 100x100 \
+		--seeds 0 1 2 3 4 5 6 7 8 9 --out benchmarks/results
 	$(BIN)/python benchmarks/pool_headroom.py --rounds 2 3 4 6 8 --out benchmarks/results \
 		$(foreach t,osimertinib_mpo ranolazine_mpo,$(foreach s,1 2,\
 		"benchmarks/results/runs/$(t)-greedy+first_batch=zinc250k-$(s)"))

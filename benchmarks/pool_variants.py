@@ -9,6 +9,9 @@ variants of that pool:
   `pool_factor * batch_size * graph_crossover` new ones (late in a campaign most crossovers of
   the 20 parents repeat a design already measured or drawn, so the crossover share shrinks).
 - `parents_50`: the pool drawn with the 50 best measured designs as parents, not 20.
+- `ga_children`: the campaign's crossovers replaced by as many children of the same parents made
+  with the Graph GA's operators (`molseiko.domains.graph_ga`: ring and acyclic crossover, then
+  mutation with probability `--mutation-rate`): do the GA's operators make a better pool?
 - `evolve_G`: G generations of evolution in silico with the reward ensemble standing in for the
   oracle: each generation's parents are the 20 best candidates so far by the acquisition and
   the 20 best measured designs; their crossovers and edits (as many as the round's pool makes)
@@ -35,6 +38,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 from pool_headroom import candidates_of, probe_rounds, rewind
+from rdkit import Chem, rdBase
+
+from molseiko.domains.graph_ga import GraphGA
 
 ROOT = Path(__file__).resolve().parents[1]
 ELITE = 20
@@ -74,6 +80,28 @@ def fill_crossovers(campaign, round_, keys, sources, parents) -> list[str]:
     return keys + new[: max(wanted - sources.count("crossover"), 0)]
 
 
+def ga_children(campaign, round_, keys, sources, parents, mutation_rate) -> list[str]:
+    """`keys` with its crossovers replaced by as many new children of `parents` made by the Graph
+    GA's crossover and mutation."""
+    blocker = rdBase.BlockLogs()  # the GA's reaction products often fail sanitization
+    ga = GraphGA(campaign.config.seed * 1000 + round_)
+    mols = [Chem.MolFromSmiles(parent) for parent in parents]
+    wanted = sources.count("crossover")
+    kept = [key for key, source in zip(keys, sources, strict=True) if source != "crossover"]
+    children: list[str] = []
+    for _ in range(20 * wanted):
+        if len(children) >= wanted:
+            break
+        child = ga.crossover(ga.random.choice(mols), ga.random.choice(mols))
+        child = ga.mutate(child, mutation_rate) if child is not None else None
+        if child is not None:
+            key = campaign.domain.canonical(Chem.MolToSmiles(child))
+            new = candidates_of(campaign, [(key, "ga")], kept + children)[0]
+            children += new
+    del blocker
+    return kept + children
+
+
 def evolve(campaign, memo, round_, keys, parents, generations, score, generator) -> list[str]:
     """`keys` with `generations` generations of in-silico evolution on `score` (an
     acquisition of the ensemble's prediction) appended."""
@@ -102,7 +130,14 @@ def evolve(campaign, memo, round_, keys, parents, generations, score, generator)
     return keys
 
 
-def compare(run: Path, round_: int, scratch: Path, generations: list[int]) -> list[dict]:
+def compare(
+    run: Path,
+    round_: int,
+    scratch: Path,
+    generations: list[int],
+    variants: list[str],
+    mutation_rate: float,
+) -> list[dict]:
     from molseiko.engine.build import build_campaign
     from molseiko.engine.config import CampaignConfig
     from molseiko.engine.report import top_k_mean
@@ -130,12 +165,16 @@ def compare(run: Path, round_: int, scratch: Path, generations: list[int]) -> li
         picks = {"greedy": lambda p: p.mean, "ucb": lambda p: p.mean + p.std}
         # (variant, pool, the picks made from it): an evolved pool is picked by the score it
         # evolved on.
-        pools = [
-            ("base", keys, picks),
-            ("crossover_fill", fill_crossovers(campaign, round_, keys, sources, parents), picks),
-            ("parents_50", candidates_of(campaign, drawn_with(50)[1])[0], picks),
-        ]
-        for count in generations:
+        builders = {
+            "crossover_fill": lambda: fill_crossovers(campaign, round_, keys, sources, parents),
+            "parents_50": lambda: candidates_of(campaign, drawn_with(50)[1])[0],
+            "ga_children": lambda: ga_children(
+                campaign, round_, keys, sources, parents, mutation_rate
+            ),
+        }
+        pools = [("base", keys, picks)]
+        pools += [(name, build(), picks) for name, build in builders.items() if name in variants]
+        for count in generations if "evolve" in variants else []:
             for name, score in picks.items():
                 pool = evolve(
                     campaign, memo, round_, keys, parents, count, score, campaign._generator(round_)
@@ -192,12 +231,19 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="finished campaign run directories")
     parser.add_argument("--rounds", nargs="+", type=int, default=[2, 4, 6])
     parser.add_argument("--generations", nargs="+", type=int, default=[2])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["crossover_fill", "parents_50", "ga_children", "evolve"],
+        help="pools to compare with the campaign's own (evolve: one per --generations)",
+    )
+    parser.add_argument("--mutation-rate", type=float, default=0.067, help="for ga_children")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
     def probe(run: Path, round_: int, scratch: Path) -> list[dict]:
-        return compare(run, round_, scratch, args.generations)
+        return compare(run, round_, scratch, args.generations, args.variants, args.mutation_rate)
 
     rows = probe_rounds(args.runs, args.rounds, args.out / "pool_variants.csv", probe)
     plot(pd.DataFrame(rows), args.out / "pool_variants.png")

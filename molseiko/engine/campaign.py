@@ -79,6 +79,16 @@ class Campaign:
                 f"graph_crossover needs molecules; {self.domain.name} designs cross only "
                 "through the model (infill_crossover); set graph_crossover = 0"
             )
+        self._crossover = self.domain.crossover
+        if config.crossover_operators == "graph_ga":
+            if self.domain.name != "molecule":
+                raise MolseikoError(
+                    f"crossover_operators = 'graph_ga' needs molecules, not {self.domain.name} "
+                    "designs (set crossover_operators = 'acyclic')"
+                )
+            from molseiko.domains.graph_ga import ga_children
+
+            self._crossover = ga_children
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -349,7 +359,7 @@ class Campaign:
         drawn = [(design, "sample") for design in self.policy.decode(fresh)]
         if crosses:
             rng = np.random.default_rng([self.config.seed, round_, attempt, 1])
-            children = self.domain.crossover(parents, crosses, rng)
+            children = self._crossover(parents, crosses, rng)
             drawn += [(child, "crossover") for child in children]
         if edits:
             children = self.policy.infill(

@@ -9,6 +9,7 @@ from pathlib import Path
 from molseiko.errors import MolseikoError
 
 VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained", "online_pg")
+CROSSOVER_OPERATORS = ("acyclic", "graph_ga")
 
 
 @dataclass
@@ -52,6 +53,10 @@ class CampaignConfig:
     (molecules: cut each at an acyclic single bond, bond a piece of one to a piece of the
     other), as a graph genetic algorithm does; the rest is edits and fresh samples.
     -1 (default): 0.5 for molecules (any model), else 0."""
+    crossover_operators: str = "acyclic"
+    """How `graph_crossover` crosses molecules: 'acyclic' (the cut above; a child's size lies
+    between its parents') or 'graph_ga' (the Graph GA's operators: cuts across rings as well,
+    children up to about 39 heavy atoms, one in 15 mutated; see `molseiko.domains.graph_ga`)."""
     first_batch: str = ""
     """A CSV (column `smiles` / `sequence`) or .smi file to draw the first batch from at
     random, in place of samples of the pretrained model (e.g. the library it was trained on,
@@ -100,6 +105,11 @@ class CampaignConfig:
             raise MolseikoError("infill_crossover must lie in [0, 1] (or be -1: the default)")
         if not (0.0 <= self.graph_crossover <= 1.0 or self.graph_crossover == -1.0):
             raise MolseikoError("graph_crossover must lie in [0, 1] (or be -1: the default)")
+        if self.crossover_operators not in CROSSOVER_OPERATORS:
+            raise MolseikoError(
+                f"crossover_operators must be one of {', '.join(CROSSOVER_OPERATORS)}, "
+                f"not {self.crossover_operators!r}"
+            )
         if max(self.infill, 0.0) + max(self.graph_crossover, 0.0) > 1.0:
             raise MolseikoError("infill + graph_crossover must not exceed 1 (shares of the pool)")
         if self.infill_parents < 1:

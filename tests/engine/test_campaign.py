@@ -57,14 +57,20 @@ def test_pretrained_variant_never_fine_tunes(tiny_config, tmp_path):
     assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
 
 
+@pytest.mark.parametrize("operators", ["acyclic", "graph_ga"])
 def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
-    tiny_config, tmp_path
+    tiny_config, tmp_path, operators
 ):
     """finetune_iterations = 0 with graph_crossover = 1 (the benchmark's no-generator
     ablation): the policy is never updated, and after round 1 the batch is the pool's
     crossover children with the highest r_hat + s_hat, in that order."""
     config = tiny_config(
-        budget=20, finetune_iterations=0, graph_crossover=1.0, infill=0.0, infill_parents=6
+        budget=20,
+        finetune_iterations=0,
+        graph_crossover=1.0,
+        infill=0.0,
+        infill_parents=6,
+        crossover_operators=operators,
     )
     campaign = build_campaign(config, tmp_path / "run")
     assert campaign.finetuner is None
@@ -75,9 +81,13 @@ def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
     assert set(batch.source) == {"crossover"}
     np.testing.assert_allclose(batch.acquisition, batch.r_hat + batch.s_hat)  # ucb, c = 1
     assert batch.acquisition.is_monotonic_decreasing
+    first = pd.read_csv(tmp_path / "run" / "rounds" / "round_01.csv").smiles
+    assert not set(batch.smiles) & set(first)  # children are new designs
     for variant in ("online_pg", "non_adaptive"):  # these are defined by their fine-tuning
         with pytest.raises(MolseikoError, match="finetune_iterations must be >= 1"):
             tiny_config(variant=variant, finetune_iterations=0)
+    with pytest.raises(MolseikoError, match="crossover_operators must be one of acyclic"):
+        tiny_config(crossover_operators="jensen")
     with pytest.raises(MolseikoError, match="finetune_iterations must be >= 0"):
         tiny_config(finetune_iterations=-1)
 

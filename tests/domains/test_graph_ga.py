@@ -1,0 +1,69 @@
+"""The Graph GA's operators (`crossover_operators = "graph_ga"`)."""
+
+import numpy as np
+from rdkit import Chem
+
+from molseiko.domains.graph_ga import SIZE_MEAN, SIZE_SD, GraphGA, ga_children
+
+PARENTS = [
+    "CC(=O)Nc1ccc(O)cc1",
+    "c1ccc2[nH]ccc2c1",
+    "O=C(O)c1ccccc1O",
+    "CN1CCN(C)CC1",
+    "CCOC(=O)c1ccc(N)cc1",
+    "Cc1ccncc1C(=O)N",
+]
+
+
+def _rings(mol: Chem.Mol) -> set[tuple[str, ...]]:
+    """Each ring as the sorted elements and aromaticity of its atoms."""
+    atoms = mol.GetAtoms()
+    return {
+        tuple(sorted(f"{atoms[i].GetSymbol()}{atoms[i].GetIsAromatic()}" for i in ring))
+        for ring in mol.GetRingInfo().AtomRings()
+    }
+
+
+def test_children_are_canonical_molecules_that_obey_the_ring_and_size_rules():
+    children = ga_children(PARENTS, 120, np.random.default_rng(0))
+    assert len(children) == 120
+    parents = [Chem.MolFromSmiles(p) for p in PARENTS]
+    parent_rings = set().union(*(_rings(p) for p in parents))
+    largest_parent = max(p.GetNumHeavyAtoms() for p in parents)
+    sizes, new_rings = [], 0
+    for child in children:
+        mol = Chem.MolFromSmiles(child)
+        assert mol is not None and Chem.MolToSmiles(mol) == child
+        assert 5 < mol.GetNumHeavyAtoms() < SIZE_MEAN + 6 * SIZE_SD
+        assert all(len(ring) <= 6 for ring in mol.GetRingInfo().AtomRings())
+        assert not mol.HasSubstructMatch(Chem.MolFromSmarts("[r3,r4]=[r3,r4]"))
+        sizes.append(mol.GetNumHeavyAtoms())
+        new_rings += bool(_rings(mol) - parent_rings)
+    # Unlike the acyclic crossover, children may outgrow both parents, and cuts across rings
+    # make rings that no parent has.
+    assert max(sizes) > largest_parent
+    assert new_rings > len(children) // 5
+    assert ga_children(PARENTS, 120, np.random.default_rng(0)) == children  # the generator's draw
+
+
+def test_a_child_is_never_one_of_its_own_parents():
+    parents = ["CCOc1ccccc1", "CCOc1ccccc1C"]
+    children = ga_children(parents, 60, np.random.default_rng(3), mutation_rate=0.0)
+    assert children and not set(children) & {Chem.CanonSmiles(p) for p in parents}
+
+
+def test_mutation_rate_decides_whether_a_child_changes():
+    ga = GraphGA(0)
+    mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")
+    assert ga.mutate(mol, 0.0) is mol
+    mutants = [ga.mutate(mol, 1.0) for _ in range(40)]
+    changed = {Chem.CanonSmiles(Chem.MolToSmiles(m)) for m in mutants if m is not None}
+    assert len(changed) > 10 and Chem.CanonSmiles("CC(=O)Nc1ccc(O)cc1") not in changed
+    assert all(GraphGA.rings_ok(Chem.MolFromSmiles(s)) for s in changed)
+
+
+def test_too_few_parents_or_nothing_asked_for_gives_no_children():
+    rng = np.random.default_rng(0)
+    assert ga_children(["CCO"], 10, rng) == []
+    assert ga_children(["not smiles", "", "CCO"], 10, rng) == []
+    assert ga_children(PARENTS, 0, rng) == []
