@@ -209,19 +209,25 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for axis, pick in zip(axes, ("greedy", "ucb"), strict=True):
-        part = frame[frame.pick == pick]
-        base = part[part.variant == "base"].set_index(["run", "round"]).top10_after
-        for variant, group in part.groupby("variant", sort=False):
-            gain = group.set_index(["run", "round"]).top10_after - base
-            mean = gain.groupby(level="round").mean()
-            axis.plot(mean.index, mean.values, marker="o", label=variant)
-        axis.axhline(0.0, color="grey", linewidth=0.8)
-        axis.set_title(f"picked by {pick} (mean over runs)", fontsize=10)
-        axis.set_xlabel("round")
-    axes[0].set_ylabel("top-10 after the batch - base")
-    axes[0].legend(fontsize=8)
+    frame = frame.assign(task=frame.run.str.split("-").str[0])
+    tasks = list(dict.fromkeys(frame.task))
+    colors = {variant: f"C{i}" for i, variant in enumerate(dict.fromkeys(frame.variant))}
+    fig, axes = plt.subplots(
+        len(tasks), 2, figsize=(10, 3.8 * len(tasks)), sharey="row", squeeze=False
+    )
+    for row, task in zip(axes, tasks, strict=True):
+        for axis, pick in zip(row, ("greedy", "ucb"), strict=True):
+            part = frame[(frame.pick == pick) & (frame.task == task)]
+            base = part[part.variant == "base"].set_index(["run", "round"]).top10_after
+            for variant, group in part.groupby("variant", sort=False):
+                gain = group.set_index(["run", "round"]).top10_after - base
+                mean = gain.groupby(level="round").mean()
+                axis.plot(mean.index, mean.values, marker="o", label=variant, color=colors[variant])
+            axis.axhline(0.0, color="grey", linewidth=0.8)
+            axis.set_title(f"{task}: picked by {pick} (mean over runs)", fontsize=10)
+            axis.set_xlabel("round")
+        row[0].set_ylabel("top-10 after the batch - base")
+        row[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
