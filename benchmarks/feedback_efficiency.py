@@ -113,6 +113,8 @@ def main() -> None:
     overrides = dict(_setting(item) for item in args.set)
     # A file setting (first_batch=data/.../zinc250k.csv.gz) is labelled by its name (zinc250k).
     suffix = "".join(f"+{key}={_label(value)}" for key, value in overrides.items())
+    if args.batch_size != 100:  # the bars' protocol is batches of 100; anything else is labelled
+        suffix += f"+batch_size={args.batch_size}"
     if args.model:  # another checkpoint (e.g. the graph model) is its own method label
         suffix += f"@{Path(args.model).stem}"
     args.out.mkdir(parents=True, exist_ok=True)
