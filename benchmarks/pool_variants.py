@@ -38,9 +38,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 from pool_headroom import candidates_of, probe_rounds, rewind
-from rdkit import Chem, rdBase
 
-from molseiko.domains.graph_ga import GraphGA
+from molseiko.domains.graph_ga import MUTATION_RATE, ga_children
 
 ROOT = Path(__file__).resolve().parents[1]
 ELITE = 20
@@ -80,26 +79,19 @@ def fill_crossovers(campaign, round_, keys, sources, parents) -> list[str]:
     return keys + new[: max(wanted - sources.count("crossover"), 0)]
 
 
-def ga_children(campaign, round_, keys, sources, parents, mutation_rate) -> list[str]:
+def with_ga_children(campaign, round_, keys, sources, parents, mutation_rate) -> list[str]:
     """`keys` with its crossovers replaced by as many new children of `parents` made by the Graph
-    GA's crossover and mutation."""
-    blocker = rdBase.BlockLogs()  # the GA's reaction products often fail sanitization
-    ga = GraphGA(campaign.config.seed * 1000 + round_)
-    mols = [Chem.MolFromSmiles(parent) for parent in parents]
+    GA's crossover and mutation (`crossover_operators = "graph_ga"`)."""
+    rng = np.random.default_rng([campaign.config.seed, round_, 11])
     wanted = sources.count("crossover")
     kept = [key for key, source in zip(keys, sources, strict=True) if source != "crossover"]
     children: list[str] = []
-    for _ in range(20 * wanted):
+    for _ in range(10):  # late in a campaign most children repeat a known design: draw again
+        drawn = ga_children(parents, 2 * wanted, rng, mutation_rate)
+        children += candidates_of(campaign, [(c, "ga") for c in drawn], kept + children)[0]
         if len(children) >= wanted:
             break
-        child = ga.crossover(ga.random.choice(mols), ga.random.choice(mols))
-        child = ga.mutate(child, mutation_rate) if child is not None else None
-        if child is not None:
-            key = campaign.domain.canonical(Chem.MolToSmiles(child))
-            new = candidates_of(campaign, [(key, "ga")], kept + children)[0]
-            children += new
-    del blocker
-    return kept + children
+    return kept + children[:wanted]
 
 
 def evolve(campaign, memo, round_, keys, parents, generations, score, generator) -> list[str]:
@@ -168,7 +160,7 @@ def compare(
         builders = {
             "crossover_fill": lambda: fill_crossovers(campaign, round_, keys, sources, parents),
             "parents_50": lambda: candidates_of(campaign, drawn_with(50)[1])[0],
-            "ga_children": lambda: ga_children(
+            "ga_children": lambda: with_ga_children(
                 campaign, round_, keys, sources, parents, mutation_rate
             ),
         }
@@ -243,7 +235,9 @@ def main() -> None:
         default=["crossover_fill", "parents_50", "ga_children", "evolve"],
         help="pools to compare with the campaign's own (evolve: one per --generations)",
     )
-    parser.add_argument("--mutation-rate", type=float, default=0.067, help="for ga_children")
+    parser.add_argument(
+        "--mutation-rate", type=float, default=MUTATION_RATE, help="for ga_children"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 The engine never branches on molecules vs proteins: it asks the model's domain for a design's
 canonical key, how to write a batch for people (SDF or FASTA), and what counts as "the same
 family" for batch diversity (a Murcko scaffold; proteins have none), and how two designs cross
-without a model (molecules: at an acyclic bond; proteins: none here, the policy splices them)."""
+without a model (molecules: at an acyclic bond, or with the Graph GA's operators; proteins: none
+here, the policy splices them)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from molseiko.errors import MolseikoError
 
 
 @dataclass(frozen=True)
@@ -41,23 +44,35 @@ def _murcko(smiles: str) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles)
 
 
-def _molecule() -> Domain:
+def _molecule(crossover_operators: str) -> Domain:
     from molseiko.domains.io import write_molecules
     from molseiko.domains.molecule import canonical_smiles, graph_crossover
 
+    crossover = graph_crossover
+    if crossover_operators == "graph_ga":
+        from molseiko.domains.graph_ga import ga_children
+
+        crossover = ga_children
     return Domain(
-        "molecule", "smiles", ".sdf", canonical_smiles, write_molecules, _murcko, graph_crossover
+        "molecule", "smiles", ".sdf", canonical_smiles, write_molecules, _murcko, crossover
     )
 
 
-def _protein() -> Domain:
+def _protein(crossover_operators: str) -> Domain:
     from molseiko.domains.protein import canonical_sequence, write_fasta
 
+    if crossover_operators != "acyclic":
+        raise MolseikoError(
+            f"crossover_operators = {crossover_operators!r} needs molecules, not protein designs "
+            "(set crossover_operators = 'acyclic')"
+        )
     return Domain("protein", "sequence", ".fasta", canonical_sequence, write_fasta, None)
 
 
 DOMAINS = {"molecule": _molecule, "protein": _protein}
 
 
-def get_domain(name: str) -> Domain:
-    return DOMAINS[name]()
+def get_domain(name: str, crossover_operators: str = "acyclic") -> Domain:
+    """The domain `name`, crossing designs with `crossover_operators` (config key of the same
+    name)."""
+    return DOMAINS[name](crossover_operators)

@@ -2,15 +2,21 @@
 second way to cross molecules without a model (`crossover_operators = "graph_ga"`).
 
 The engine's own crossover (`molecule.graph_crossover`) cuts only acyclic single bonds and keeps a
-child's size between its parents'. These operators, re-implemented from the published method,
-also cut across rings and close them again, let a child grow to about 39 heavy atoms, and mutate
-one child in 15 (`MUTATION_RATE`) with one of seven reaction templates: insert, delete, change or
-append an atom, change a bond order, delete a ring bond, or close a ring.
-`benchmarks/graph_ga.py` runs the whole GA with them as the issue's reference point.
+child's size between its parents'. These operators also cut across rings and close them again, let
+a child grow to about 39 heavy atoms, and mutate one child in 15 (`MUTATION_RATE`) with one of
+seven reaction templates: insert, delete, change or append an atom, change a bond order, delete a
+ring bond, or close a ring.
+
+Provenance: the reaction templates, their probabilities, the retry counts and the size and ring
+checks are those of the published Graph GA (J. H. Jensen, Chem. Sci. 2019, 10, 3567; code in
+jensengroup/GB_GA, also used by GuacaMol's baselines and PMO), taken over as facts; the code here
+is written anew around them. `benchmarks/graph_ga.py` runs the whole GA with them as the issue's
+reference point.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 
@@ -18,8 +24,12 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem
 
+from molseiko.domains.molecule import canonical_smiles, to_mol
+
 MUTATION_RATE = 0.067
-SIZE_MEAN, SIZE_SD = 39.15, 3.50  # heavy atoms of ZINC250k molecules, as the GA's size rule uses
+SIZE_MEAN, SIZE_SD = 39.15, 3.50
+"""The published GA's size rule: a child has fewer heavy atoms than a draw from N(39.15, 3.5)
+(GuacaMol's setting; ZINC250k molecules themselves average about 23)."""
 
 ACYCLIC_SINGLE = Chem.MolFromSmarts("[*]-;!@[*]")
 RING_CHAIN = Chem.MolFromSmarts("[R]@[R]@[R]@[R]")
@@ -29,10 +39,14 @@ RING_ALLENE = Chem.MolFromSmarts("[R]=[R]=[R]")
 SMALL_RING_DOUBLE = Chem.MolFromSmarts("[r3,r4]=[r3,r4]")
 
 
-def _reaction(smarts: str, cache: dict = {}):  # noqa: B006 (a cache shared on purpose)
-    if smarts not in cache:
-        cache[smarts] = AllChem.ReactionFromSmarts(smarts)
-    return cache[smarts]
+@functools.cache
+def _reaction(smarts: str):
+    return AllChem.ReactionFromSmarts(smarts)
+
+
+ELEMENTS = ["#6", "#7", "#8", "#9", "#16", "#17", "#35"]
+ELEMENT_WEIGHTS = [0.15, 0.15, 0.14, 0.14, 0.14, 0.14, 0.14]
+ELEMENT_PATTERNS = {element: Chem.MolFromSmarts(f"[{element}]") for element in ELEMENTS}
 
 
 JOIN_ACYCLIC = "[*:1]-[1*].[1*]-[*:2]>>[*:1]-[*:2]"
@@ -44,11 +58,13 @@ JOIN_RING_CLOSE = ("([*:1]~[1*].[1*]~[*:2])>>[*:1]-[*:2]", "([*:1]~[1*].[1*]~[*:
 
 
 class GraphGA:
-    """The graph GA's operators, with their own random streams (`random` and numpy)."""
+    """The graph GA's operators, with their own random streams: `random` (Python's, for the
+    published code's `random.choice` / `random.random`) and `generator` (numpy's, for its
+    weighted draws and the size limit)."""
 
     def __init__(self, seed: int):
         self.random = random.Random(seed)
-        self.np = np.random.default_rng(seed)
+        self.generator = np.random.default_rng(seed)
 
     # ---- checks --------------------------------------------------------------------------
     def size_ok(self, mol: Chem.Mol) -> bool:
@@ -59,11 +75,12 @@ class GraphGA:
                 return False
         except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
             return False
-        limit = SIZE_SD * self.np.standard_normal() + SIZE_MEAN
+        limit = SIZE_SD * self.generator.standard_normal() + SIZE_MEAN
         return 5 < mol.GetNumAtoms() < limit
 
     @staticmethod
     def rings_ok(mol: Chem.Mol) -> bool:
+        """No ring larger than 6, no allene in a ring, no double bond in a 3- or 4-ring."""
         if not mol.HasSubstructMatch(ANY_RING_ATOM):
             return True
         largest = max(len(ring) for ring in mol.GetRingInfo().AtomRings())
@@ -74,7 +91,8 @@ class GraphGA:
         )
 
     # ---- crossover -----------------------------------------------------------------------
-    def _fragments(self, mol: Chem.Mol, pairs: list[tuple[int, int]]):
+    def _fragments(self, mol: Chem.Mol, pairs: list[tuple[int, int]]) -> tuple | None:
+        """`mol` cut at the bonds between `pairs` of atoms, each cut end marked by a [1*]."""
         bonds = [mol.GetBondBetweenAtoms(a, b).GetIdx() for a, b in pairs]
         cut = Chem.FragmentOnBonds(mol, bonds, addDummies=True, dummyLabels=[(1, 1)] * len(bonds))
         try:
@@ -82,13 +100,14 @@ class GraphGA:
         except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
             return None
 
-    def cut_acyclic(self, mol: Chem.Mol):
+    def cut_acyclic(self, mol: Chem.Mol) -> tuple | None:
+        """The two pieces of `mol` cut at a random acyclic single bond, or None."""
         matches = mol.GetSubstructMatches(ACYCLIC_SINGLE)
         if not matches:
             return None
         return self._fragments(mol, [self.random.choice(matches)])
 
-    def cut_ring(self, mol: Chem.Mol):
+    def cut_ring(self, mol: Chem.Mol) -> tuple | None:
         """Two pieces of `mol` cut across a ring (two ring bonds), or None."""
         for _ in range(10):
             if self.random.random() < 0.5:
@@ -110,7 +129,8 @@ class GraphGA:
                 return pieces
         return None
 
-    def crossover_acyclic(self, first: Chem.Mol, second: Chem.Mol):
+    def crossover_acyclic(self, first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
+        """A piece of each parent, cut at an acyclic single bond, joined by a single bond."""
         join = _reaction(JOIN_ACYCLIC)
         for _ in range(10):
             pieces_a, pieces_b = self.cut_acyclic(first), self.cut_acyclic(second)
@@ -122,7 +142,9 @@ class GraphGA:
                 return self.random.choice(children)
         return None
 
-    def crossover_ring(self, first: Chem.Mol, second: Chem.Mol):
+    def crossover_ring(self, first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
+        """A piece of each parent, cut across a ring, joined at one pair of cut ends and closed
+        into a ring at the other (parents kekulized, as `crossover` passes them)."""
         if not (first.HasSubstructMatch(ANY_RING_ATOM) or second.HasSubstructMatch(ANY_RING_ATOM)):
             return None
         opening = _reaction(JOIN_RING_OPEN)
@@ -142,8 +164,9 @@ class GraphGA:
                 return self.random.choice(children)
         return None
 
-    def crossover(self, first: Chem.Mol, second: Chem.Mol):
-        """A child of two parents that is neither of them, or None after 10 attempts."""
+    def crossover(self, first: Chem.Mol, second: Chem.Mol) -> Chem.Mol | None:
+        """A child of two parents that is neither of them (acyclic or ring crossover, half the
+        time each), or None after 10 attempts. The parents are not changed."""
         parents = {Chem.MolToSmiles(first), Chem.MolToSmiles(second)}
         first, second = Chem.Mol(first), Chem.Mol(second)
         try:
@@ -161,8 +184,8 @@ class GraphGA:
         return None
 
     # ---- mutation ------------------------------------------------------------------------
-    def _pick(self, options, weights):
-        return options[self.np.choice(len(options), p=weights)]
+    def _pick(self, options: list, weights: list[float]):
+        return options[self.generator.choice(len(options), p=weights)]
 
     def _insert_atom(self, mol):
         order = self._pick(["single", "double", "triple"], [0.60, 0.35, 0.05])
@@ -213,15 +236,15 @@ class GraphGA:
         )
 
     def _change_atom(self, mol):
-        elements = ["#6", "#7", "#8", "#9", "#16", "#17", "#35"]
-        weights = [0.15, 0.15, 0.14, 0.14, 0.14, 0.14, 0.14]
-        present = [e for e in elements if mol.HasSubstructMatch(Chem.MolFromSmarts(f"[{e}]"))]
-        old = self._pick(elements, weights)
+        present = [e for e in ELEMENTS if mol.HasSubstructMatch(ELEMENT_PATTERNS[e])]
+        if not present:
+            return "[#0:1]>>[#0:1]"  # none of the seven elements: a template that matches nothing
+        old = self._pick(ELEMENTS, ELEMENT_WEIGHTS)
         while old not in present:
-            old = self._pick(elements, weights)
-        new = self._pick(elements, weights)
+            old = self._pick(ELEMENTS, ELEMENT_WEIGHTS)
+        new = self._pick(ELEMENTS, ELEMENT_WEIGHTS)
         while new == old:
-            new = self._pick(elements, weights)
+            new = self._pick(ELEMENTS, ELEMENT_WEIGHTS)
         return f"[{old}:1]>>[{new}:1]"
 
     def _append_atom(self, mol):
@@ -235,13 +258,16 @@ class GraphGA:
         atom = self._pick(["C", "N"], [0.5, 0.5])
         return f"[*;H3:1]>>[*:1]#{atom}"
 
-    def mutate(self, mol: Chem.Mol, rate: float = MUTATION_RATE):
-        """`mol`, or with probability `rate` one random template applied to it (None if no
-        template gives an acceptable molecule in 10 attempts)."""
+    def mutate(self, mol: Chem.Mol, rate: float = MUTATION_RATE) -> Chem.Mol | None:
+        """`mol` itself, or with probability `rate` one random template applied to a copy (None
+        if no template gives an acceptable molecule in 10 attempts)."""
         if self.random.random() > rate:
             return mol
         mol = Chem.Mol(mol)
-        Chem.Kekulize(mol, clearAromaticFlags=True)
+        try:
+            Chem.Kekulize(mol, clearAromaticFlags=True)
+        except (Chem.rdchem.MolSanitizeException, RuntimeError, ValueError):
+            return None
         makers = [
             self._insert_atom,
             self._change_bond_order,
@@ -262,6 +288,14 @@ class GraphGA:
                 return self.random.choice(children)
         return None
 
+    def reproduce(self, first: Chem.Mol, second: Chem.Mol, rate: float) -> str | None:
+        """The canonical SMILES of a crossover of two parents, mutated with probability
+        `rate`; None if either step fails."""
+        child = self.crossover(first, second)
+        if child is not None:
+            child = self.mutate(child, rate)
+        return None if child is None else canonical_smiles(Chem.MolToSmiles(child))
+
 
 def ga_children(
     parents: Sequence[str],
@@ -269,26 +303,22 @@ def ga_children(
     rng: np.random.Generator,
     mutation_rate: float = MUTATION_RATE,
 ) -> list[str]:
-    """Up to `count` children (canonical SMILES) of random pairs of `parents` (SMILES), each a
-    crossover of the pair mutated with probability `mutation_rate`. Children may repeat and are
-    never one of their own parents."""
-    mols = [mol for mol in (Chem.MolFromSmiles(p) for p in parents if p) if mol is not None]
+    """Up to `count` children (canonical SMILES) of random pairs of two different `parents`
+    (SMILES), each a crossover of the pair mutated with probability `mutation_rate`. Children
+    may repeat; none is one of its own parents."""
+    mols = [mol for mol in (to_mol(parent) for parent in parents) if mol is not None]
     if len(mols) < 2 or count <= 0:
         return []
     ga = GraphGA(int(rng.integers(2**63)))
+    keys = [Chem.MolToSmiles(mol) for mol in mols]
     children: list[str] = []
     blocker = rdBase.BlockLogs()  # most reaction products fail sanitization, by design
     for _ in range(count * 3):  # a pair may give no child: try others
         if len(children) >= count:
             break
         first, second = rng.choice(len(mols), 2, replace=False)
-        child = ga.crossover(mols[first], mols[second])
-        if child is not None:
-            child = ga.mutate(child, mutation_rate)
-        if child is not None:
-            smiles = Chem.MolToSmiles(child)
-            canonical = Chem.MolFromSmiles(smiles)
-            if canonical is not None:
-                children.append(Chem.MolToSmiles(canonical))
+        child = ga.reproduce(mols[first], mols[second], mutation_rate)
+        if child is not None and child not in (keys[first], keys[second]):
+            children.append(child)
     del blocker
     return children

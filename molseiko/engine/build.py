@@ -49,13 +49,14 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     run_dir = Path(run_dir or config.out or default_run_dir(config))
     oracle = parallel(config.objective, config.scheduler, config.oracle_chunk)
     policy = load_model(config.model or None, device=config.device)
+    domain = get_domain(policy.tokenizer.domain, config.crossover_operators)  # fails early
     saved = run_dir / "config.toml"
     previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
     # A default (-1) is as the run did so far; else cross molecules, and edit where the model can.
     if config.graph_crossover == -1.0:
-        default = DEFAULT_GRAPH_CROSSOVER if get_domain(policy.tokenizer.domain).crossover else 0.0
+        default = DEFAULT_GRAPH_CROSSOVER if domain.crossover else 0.0
         if config.infill != -1.0:  # the user's edits keep their share
             default = min(default, round(1.0 - config.infill, 6))
         config = replace(config, graph_crossover=previous.graph_crossover if previous else default)

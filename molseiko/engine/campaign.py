@@ -6,7 +6,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,6 +44,32 @@ def batch_sizes(config: CampaignConfig) -> list[int]:
     return [config.batch_size] * full + ([rest] if rest else [])
 
 
+def draw_from_library(
+    library: Sequence[str],
+    size: int,
+    seed: int,
+    canonical: Callable[[str | None], str | None],
+    known: Callable[[str], bool] = lambda key: False,
+) -> tuple[list[str], int, int]:
+    """The first `size` valid designs of `library` (canonical keys, each once, none `known`) in
+    the order of a permutation fixed by `seed`: a campaign's first batch drawn from a library.
+    Also how many entries were drawn and how many of those were valid."""
+    rng = np.random.default_rng([seed, 1])
+    chosen: dict[str, None] = {}  # ordered, and a repeat in the library is drawn once
+    drawn = valid = 0
+    for index in rng.permutation(len(library)):
+        drawn += 1
+        key = canonical(library[index])
+        if key is None:
+            continue
+        valid += 1
+        if key not in chosen and not known(key):
+            chosen[key] = None
+            if len(chosen) == size:
+                break
+    return list(chosen), drawn, valid
+
+
 class Campaign:
     """Runs rounds into `run_dir`. The parts arrive built: the policy to fine-tune (p_1), the
     frozen pretrained model, the oracle, the reward ensemble and acquisition (None for the
@@ -60,7 +86,7 @@ class Campaign:
         finetuner: PolicyGradientFinetuner | None = None,
     ):
         self.policy, self.oracle, self.config = policy, oracle, config
-        self.domain = get_domain(policy.tokenizer.domain)
+        self.domain = get_domain(policy.tokenizer.domain, config.crossover_operators)
         self.template = (
             Template.from_string(policy.tokenizer, config.template) if config.template else None
         )
@@ -79,16 +105,6 @@ class Campaign:
                 f"graph_crossover needs molecules; {self.domain.name} designs cross only "
                 "through the model (infill_crossover); set graph_crossover = 0"
             )
-        self._crossover = self.domain.crossover
-        if config.crossover_operators == "graph_ga":
-            if self.domain.name != "molecule":
-                raise MolseikoError(
-                    f"crossover_operators = 'graph_ga' needs molecules, not {self.domain.name} "
-                    "designs (set crossover_operators = 'acyclic')"
-                )
-            from molseiko.domains.graph_ga import ga_children
-
-            self._crossover = ga_children
         self.ensemble, self.acquisition, self.finetuner = ensemble, acquisition, finetuner
         self.run_dir = Path(run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -359,7 +375,7 @@ class Campaign:
         drawn = [(design, "sample") for design in self.policy.decode(fresh)]
         if crosses:
             rng = np.random.default_rng([self.config.seed, round_, attempt, 1])
-            children = self._crossover(parents, crosses, rng)
+            children = self.domain.crossover(parents, crosses, rng)
             drawn += [(child, "crossover") for child in children]
         if edits:
             children = self.policy.infill(
@@ -394,23 +410,13 @@ class Campaign:
     def _propose_from_library(self, size: int) -> dict:
         """The first batch: `size` new valid designs drawn at random from `first_batch`."""
         library = read_smiles(self.config.first_batch, column=self.domain.key_column)
-        rng = np.random.default_rng([self.config.seed, 1])
-        chosen: dict[str, None] = {}  # ordered, and a repeat in the library is drawn once
-        drawn = valid = 0
-        for index in rng.permutation(len(library)):
-            drawn += 1
-            key = self.domain.canonical(library[index])
-            if key is None:
-                continue
-            valid += 1
-            if key not in chosen and not self.ledger.is_known(key):
-                chosen[key] = None
-                if len(chosen) == size:
-                    break
+        chosen, drawn, valid = draw_from_library(
+            library, size, self.config.seed, self.domain.canonical, self.ledger.is_known
+        )
         if not chosen:
             raise MolseikoError(f"{self.config.first_batch}: no valid new designs to draw from")
         nan = [math.nan] * len(chosen)
-        self.ledger.propose(1, list(chosen), nan, nan, nan, source=["library"] * len(chosen))
+        self.ledger.propose(1, chosen, nan, nan, nan, source=["library"] * len(chosen))
         return {"validity": valid / drawn, "uniqueness": 1.0, "novelty": 1.0}
 
     def _parents(self) -> list[str]:

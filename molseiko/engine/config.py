@@ -110,6 +110,11 @@ class CampaignConfig:
                 f"crossover_operators must be one of {', '.join(CROSSOVER_OPERATORS)}, "
                 f"not {self.crossover_operators!r}"
             )
+        if self.crossover_operators != "acyclic" and self.graph_crossover == 0.0:
+            raise MolseikoError(
+                f"crossover_operators = {self.crossover_operators!r} makes the crossovers of "
+                "graph_crossover, which is 0: set graph_crossover > 0"
+            )
         if max(self.infill, 0.0) + max(self.graph_crossover, 0.0) > 1.0:
             raise MolseikoError("infill + graph_crossover must not exceed 1 (shares of the pool)")
         if self.infill_parents < 1:

@@ -52,6 +52,21 @@ def test_a_child_is_never_one_of_its_own_parents():
     assert children and not set(children) & {Chem.CanonSmiles(p) for p in parents}
 
 
+def test_size_rule_and_parents_left_as_they_were():
+    ga = GraphGA(0)
+    assert ga.size_ok(Chem.MolFromSmiles("CCCCCCCCCC"))  # 10 heavy atoms
+    assert not ga.size_ok(Chem.MolFromSmiles("CCCCC"))  # 5: too small
+    assert not ga.size_ok(Chem.MolFromSmiles("C" * 60))  # 60: beyond any draw of N(39, 3.5)
+    first, second = Chem.MolFromSmiles(PARENTS[0]), Chem.MolFromSmiles(PARENTS[1])
+    before = [Chem.MolToSmiles(first), Chem.MolToSmiles(second)]
+    for _ in range(20):
+        child = ga.crossover(first, second)
+        ga.mutate(first, 1.0)
+    assert child is not None
+    assert [Chem.MolToSmiles(first), Chem.MolToSmiles(second)] == before  # still aromatic
+    assert first.GetAtomWithIdx(4).GetIsAromatic()
+
+
 def test_mutation_rate_decides_whether_a_child_changes():
     ga = GraphGA(0)
     mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")
@@ -60,6 +75,13 @@ def test_mutation_rate_decides_whether_a_child_changes():
     changed = {Chem.CanonSmiles(Chem.MolToSmiles(m)) for m in mutants if m is not None}
     assert len(changed) > 10 and Chem.CanonSmiles("CC(=O)Nc1ccc(O)cc1") not in changed
     assert all(GraphGA.rings_ok(Chem.MolFromSmiles(s)) for s in changed)
+
+
+def test_the_mutation_rate_reaches_the_children():
+    plain = ga_children(PARENTS, 40, np.random.default_rng(5), mutation_rate=0.0)
+    mutated = ga_children(PARENTS, 40, np.random.default_rng(5), mutation_rate=1.0)
+    assert len(plain) == len(mutated) == 40
+    assert sum(a != b for a, b in zip(plain, mutated, strict=True)) > 30
 
 
 def test_too_few_parents_or_nothing_asked_for_gives_no_children():
