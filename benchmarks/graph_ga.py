@@ -123,13 +123,14 @@ def main() -> None:
 
     library = read_smiles(ZINC)
     blocker = rdBase.BlockLogs()  # most of the GA's reaction products fail sanitization
+    args.out.mkdir(parents=True, exist_ok=True)
+    oracles = {task: resolve_objective(task) for task in args.tasks}
     rows = []
-    for task in args.tasks:
-        oracle = resolve_objective(task)
-        for setting in args.settings:
-            sizes, _, first = setting.partition("+")
-            population, offspring = (int(x) for x in sizes.split("x"))
-            first = int(first or population)
+    for setting in args.settings:
+        sizes, _, first = setting.partition("+")
+        population, offspring = (int(x) for x in sizes.split("x"))
+        first = int(first or population)
+        for task, oracle in oracles.items():
             for seed in args.seeds:
                 start = time.perf_counter()
                 order = run_ga(oracle, library, population, offspring, first, args.budget, seed)
@@ -153,10 +154,9 @@ def main() -> None:
                     f"top-10 {rows[-1]['top10']:.3f} ({rows[-1]['seconds']} s)",
                     flush=True,
                 )
+            pd.DataFrame(rows).to_csv(args.out / "graph_ga.csv", index=False)  # kept if stopped
     del blocker
     table = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "graph_ga.csv", index=False)
     print(
         table.groupby(["task", "population", "offspring", "first"])[["auc_top10", "top10"]]
         .agg(["mean", "std"])
