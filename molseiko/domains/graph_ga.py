@@ -91,7 +91,8 @@ class GraphGA:
         )
 
     # ---- crossover -----------------------------------------------------------------------
-    def _fragments(self, mol: Chem.Mol, pairs: list[tuple[int, int]]) -> tuple | None:
+    @staticmethod
+    def _fragments(mol: Chem.Mol, pairs: list[tuple[int, int]]) -> tuple | None:
         """`mol` cut at the bonds between `pairs` of atoms, each cut end marked by a [1*]."""
         bonds = [mol.GetBondBetweenAtoms(a, b).GetIdx() for a, b in pairs]
         cut = Chem.FragmentOnBonds(mol, bonds, addDummies=True, dummyLabels=[(1, 1)] * len(bonds))

@@ -52,6 +52,35 @@ def test_a_child_is_never_one_of_its_own_parents():
     assert children and not set(children) & {Chem.CanonSmiles(p) for p in parents}
 
 
+def test_acyclic_crossover_joins_one_piece_of_each_parent():
+    """Biaryl-like parents with one acyclic bond each: exactly four children can be made, one
+    ring of the first parent bonded to one ring of the second."""
+    ga = GraphGA(0)
+    first, second = (
+        Chem.MolFromSmiles("c1ccc(-c2ccncc2)cc1"),
+        Chem.MolFromSmiles("C1CCC(C2CCOCC2)CC1"),
+    )
+    for mol in (first, second):
+        Chem.Kekulize(mol, clearAromaticFlags=True)  # as `crossover` passes them
+    children = {
+        Chem.CanonSmiles(Chem.MolToSmiles(ga.crossover_acyclic(first, second))) for _ in range(200)
+    }
+    expected = [
+        "c1ccc(C2CCCCC2)cc1",
+        "c1ccc(C2CCOCC2)cc1",
+        "c1cc(C2CCCCC2)ccn1",
+        "c1cc(C2CCOCC2)ccn1",
+    ]
+    assert children == {Chem.CanonSmiles(s) for s in expected}
+
+
+def test_ring_rule_known_answers():
+    rules = {"c1ccccc1": True, "CC=C=C": True, "C1CCCCCCC1": False, "C1=CCC1": False}
+    rules["C1CC=C=CC1"] = False  # an allene in a ring
+    for smiles, allowed in rules.items():
+        assert GraphGA.rings_ok(Chem.MolFromSmiles(smiles)) is allowed, smiles
+
+
 def test_size_rule_and_parents_left_as_they_were():
     ga = GraphGA(0)
     assert ga.size_ok(Chem.MolFromSmiles("CCCCCCCCCC"))  # 10 heavy atoms

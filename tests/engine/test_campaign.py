@@ -365,6 +365,21 @@ def test_graph_crossover_settings_are_checked(tiny_config):
         tiny_config(infill=0.6, graph_crossover=0.5)
 
 
+def test_draw_from_library_takes_valid_new_designs_once_in_the_seeds_order():
+    from molseiko.domains.molecule import canonical_smiles
+    from molseiko.engine.campaign import draw_from_library
+
+    library = ["CCO", "OCC", "not smiles", "c1ccccc1", "CCN", "C(C)N", "CCCl"]
+    everything, drawn, valid = draw_from_library(library, 10, 0, canonical_smiles)
+    assert sorted(everything) == ["CCCl", "CCN", "CCO", "c1ccccc1"]  # a repeat is drawn once
+    assert (drawn, valid) == (7, 6)
+    known = {"CCO", "CCN"}
+    two, drawn, _ = draw_from_library(library, 2, 0, canonical_smiles, known.__contains__)
+    assert two == [key for key in everything if key not in known][:2]  # the same order
+    assert drawn < 7  # it stops once it has enough
+    assert draw_from_library(library, 10, 1, canonical_smiles)[0] != everything  # seed's order
+
+
 def test_first_batch_is_drawn_from_the_library_then_the_model_takes_over(tiny_config, tmp_path):
     library = ["OCC(O)CO", "c1ccccc1O", "CC(=O)Nc1ccccc1", "not a molecule", "C1CC", "CCN(CC)CC"]
     library += ["c1ccccc1O"]  # a repeat is drawn once
