@@ -4,13 +4,16 @@ For chosen rounds k of a finished campaign, rebuilds the state after round k-1 i
 (the policy's checkpoint, the ledger cut after round k-1, the ensemble refit as the campaign fit
 it), draws round k's pool exactly as the campaign drew it (`Campaign.draw_pool`, same seeds),
 measures every candidate with the oracle, and compares the batches that each acquisition picks
-from that one pool: greedy, ucb (c = 1 and 3), bootstrap, a random batch (mean of 20), and the
-oracle's own best batch, the ceiling no acquisition can pass. The score of a pick is the top-10
-mean of everything measured after adding it (what PMO's AUC integrates). Per source (sample,
-edit, crossover) it reports how many candidates there were and their true mean and top-10, and
-over the whole pool the ensemble's Spearman correlation with the truth and of s_hat with the
-absolute error. `reproduced` is the share of the campaign's real round-k batch that the
-campaign's own acquisition picks here (1.0: the pool was redrawn exactly).
+from that one pool: greedy, ucb (c = 1 and 3), bootstrap, greedy with at most 1 or 3 designs per
+Murcko scaffold, greedy and ucb with r_hat shifted by each source's residual in the last batch
+(`source_bias`), a random batch (mean of 20), and the oracle's own best batch, the ceiling no
+acquisition can pass. `--set KEY=VALUE` redraws the pool with other settings (pool_factor=30:
+what a bigger pool would have offered); the run is then labelled with them. The score of a pick
+is the top-10 mean of everything measured after adding it (what PMO's AUC integrates). Per
+source (sample, edit, crossover) it reports how many candidates there were and their true mean
+and top-10, and over the whole pool the ensemble's Spearman correlation with the truth and of
+s_hat with the absolute error. `reproduced` is the share of the campaign's real round-k batch
+that the campaign's own acquisition picks here (1.0: the pool was redrawn exactly).
 
 Only for cheap oracles: it measures every candidate (about 1,000 per round). Writes
 `pool_headroom.csv` and `pool_headroom.png` into --out.
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from feedback_efficiency import _setting
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,18 +66,51 @@ def candidates_of(campaign, drawn, seen=()) -> tuple[list[str], list[str]]:
     return list(keys), list(keys.values())
 
 
+def per_family(order: np.ndarray, family: list[str], limit: int, size: int) -> np.ndarray:
+    """The first `size` of `order`, at most `limit` per family."""
+    counts: dict[str, int] = {}
+    chosen = []
+    for i in order:
+        if counts.get(family[i], 0) < limit:
+            counts[family[i]] = counts.get(family[i], 0) + 1
+            chosen.append(i)
+            if len(chosen) == size:
+                break
+    return np.asarray(chosen)
+
+
+def source_bias(run: Path, round_: int, prior: float = 10.0) -> dict[str, float]:
+    """Per source, the mean of measured - r_hat over the batch of round `round_` - 1 (what the
+    ensemble got wrong about each source last time), shrunk towards the batch's overall mean
+    residual as if `prior` designs had shown it; "*" is that overall mean (for a source with no
+    designs in that batch). Empty before round 3 (round 1 has no predictions)."""
+    table = run / "rounds" / f"round_{round_ - 1:02d}.csv"
+    if round_ < 3 or not table.is_file():
+        return {}
+    frame = pd.read_csv(table).dropna(subset=["r_hat", "value"])
+    residual = frame.value - frame.r_hat
+    overall = float(residual.mean())
+    bias = {"*": overall}
+    for where, part in residual.groupby(frame.source):
+        bias[where] = overall + float((part - overall).sum()) / (len(part) + prior)
+    return bias
+
+
 def batch_of(run: Path, round_: int) -> list[str]:
     with sqlite3.connect(run / "ledger.sqlite") as db:
         return [key for (key,) in db.execute("SELECT key FROM designs WHERE round = ?", (round_,))]
 
 
-def headroom(run: Path, round_: int, scratch: Path) -> list[dict]:
+def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = None) -> list[dict]:
+    """The probe's rows for round `round_` of `run`; `overrides` change the campaign's settings
+    for the redrawn pool (e.g. {"pool_factor": 30}: what a bigger pool would have offered)."""
     from molseiko.engine.build import acquisition_for, build_campaign
     from molseiko.engine.config import CampaignConfig
     from molseiko.engine.report import top_k_mean
 
     copy = rewind(run, round_, scratch)
-    config = CampaignConfig.from_toml(copy / "config.toml", out=str(copy))
+    config = CampaignConfig.from_toml(copy / "config.toml", out=str(copy), **(overrides or {}))
+    (copy / "config.toml").write_text(config.to_toml())  # the scratch copy runs as configured
     with build_campaign(config, copy) as campaign:
         size = min(config.batch_size, config.budget - campaign.ledger.count_measured())
         parents = campaign._parents()
@@ -85,6 +122,7 @@ def headroom(run: Path, round_: int, scratch: Path) -> list[dict]:
         truth = np.asarray(campaign.oracle(keys).values, dtype=float)
         prediction = campaign.ensemble.predict(keys)
         measured = [value for _, value, _ in campaign.ledger.measurements()]
+        family = [campaign.domain.group(key) for key in keys] if campaign.domain.group else None
     shutil.rmtree(copy)
 
     def top(score: np.ndarray, count: int = size) -> np.ndarray:
@@ -97,12 +135,22 @@ def headroom(run: Path, round_: int, scratch: Path) -> list[dict]:
         "bootstrap": top(prediction.members.max(0)),
         "oracle": top(truth),
     }
+    if family is not None:
+        for limit in (1, 3):
+            order = top(prediction.mean, len(keys))
+            picks[f"greedy, <={limit}/scaffold"] = per_family(order, family, limit, size)
+    bias = source_bias(run, round_)
+    if bias:
+        shift = np.array([bias.get(source[key], bias["*"]) for key in keys])
+        picks["greedy+source bias"] = top(prediction.mean + shift)
+        picks["ucb c=1+source bias"] = top(prediction.mean + shift + prediction.std)
     own = acquisition_for(config)
     real = set(batch_of(run, round_))
     reproduced = (
         np.mean([keys[i] in real for i in top(own(prediction))]) if own is not None else np.nan
     )
-    base = {"run": run.name, "round": round_, "before": top_k_mean(measured, 10)}
+    label = "".join(f"+{key}={value}" for key, value in (overrides or {}).items())
+    base = {"run": run.name + label, "round": round_, "before": top_k_mean(measured, 10)}
     rows = [
         {
             **base,
@@ -193,9 +241,23 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="finished campaign run directories")
     parser.add_argument("--rounds", nargs="+", type=int, default=[2, 3, 4, 6, 8])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="campaign settings for the redrawn pool (e.g. pool_factor=30); the run is labelled "
+        "with them",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = probe_rounds(args.runs, args.rounds, args.out / "pool_headroom.csv", headroom)
+    overrides = dict(_setting(item) for item in args.set)
+    rows = probe_rounds(
+        args.runs,
+        args.rounds,
+        args.out / "pool_headroom.csv",
+        lambda run, round_, scratch: headroom(run, round_, scratch, overrides),
+    )
     plot(pd.DataFrame(rows), args.out / "pool_headroom.png")
 
 
