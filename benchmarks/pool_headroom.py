@@ -96,6 +96,11 @@ def source_bias(run: Path, round_: int, prior: float = 10.0) -> dict[str, float]
     return bias
 
 
+def label_of(overrides: dict | None) -> str:
+    """The suffix that names a probe run with other settings: +key=value for each."""
+    return "".join(f"+{key}={value}" for key, value in (overrides or {}).items())
+
+
 def batch_of(run: Path, round_: int) -> list[str]:
     with sqlite3.connect(run / "ledger.sqlite") as db:
         return [key for (key,) in db.execute("SELECT key FROM designs WHERE round = ?", (round_,))]
@@ -136,8 +141,8 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
         "oracle": top(truth),
     }
     if family is not None:
+        order = top(prediction.mean, len(keys))
         for limit in (1, 3):
-            order = top(prediction.mean, len(keys))
             picks[f"greedy, <={limit}/scaffold"] = per_family(order, family, limit, size)
     bias = source_bias(run, round_)
     if bias:
@@ -149,8 +154,8 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
     reproduced = (
         np.mean([keys[i] in real for i in top(own(prediction))]) if own is not None else np.nan
     )
-    label = "".join(f"+{key}={value}" for key, value in (overrides or {}).items())
-    base = {"run": run.name + label, "round": round_, "before": top_k_mean(measured, 10)}
+    before = top_k_mean(measured, 10)
+    base = {"run": run.name + label_of(overrides), "round": round_, "before": before}
     rows = [
         {
             **base,
@@ -218,15 +223,18 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def probe_rounds(runs: list[Path], rounds: list[int], table: Path, probe) -> list[dict]:
+def probe_rounds(
+    runs: list[Path], rounds: list[int], table: Path, probe, label: str = ""
+) -> list[dict]:
     """The rows of `table` (a CSV) and of `probe(run, round_, scratch)` for each run and round
-    not in it yet; the table is rewritten after each, so a stopped probe resumes."""
+    not in it yet (a row's run is the run's name + `label`); the table is rewritten after each,
+    so a stopped probe resumes."""
     rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
     done = {(row["run"], row["round"]) for row in rows}
     with tempfile.TemporaryDirectory() as scratch:
         for run in runs:
             for round_ in rounds:
-                if (run.name, round_) in done:
+                if (run.name + label, round_) in done:
                     continue
                 new = probe(run, round_, Path(scratch))
                 rows += new
@@ -257,6 +265,7 @@ def main() -> None:
         args.rounds,
         args.out / "pool_headroom.csv",
         lambda run, round_, scratch: headroom(run, round_, scratch, overrides),
+        label_of(overrides),
     )
     plot(pd.DataFrame(rows), args.out / "pool_headroom.png")
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pool_headroom import per_family, source_bias  # noqa: E402
+from pool_headroom import label_of, per_family, probe_rounds, source_bias  # noqa: E402
 
 
 def write_round(run: Path, round_: int, rows: list[tuple[str, float, float]]) -> None:
@@ -43,3 +43,19 @@ def test_per_family_keeps_order_and_limit():
     assert per_family(order, family, 1, 10).tolist() == [6, 0, 4]
     assert per_family(order, family, 2, 10).tolist() == [6, 5, 0, 1, 4]
     assert per_family(order, family, 2, 3).tolist() == [6, 5, 0]
+
+
+def test_a_probe_with_other_settings_resumes_under_its_own_label(tmp_path):
+    table = tmp_path / "probe.csv"
+    run = tmp_path / "osimertinib_mpo-ucb-3"
+    calls = []
+
+    def probe(run_, round_, scratch):
+        calls.append(round_)
+        return [{"run": run_.name + label_of({"pool_factor": 30}), "round": round_}]
+
+    probe_rounds([run], [2, 3], table, probe, label_of({"pool_factor": 30}))
+    assert calls == [2, 3]
+    probe_rounds([run], [2, 3, 4], table, probe, label_of({"pool_factor": 30}))
+    assert calls == [2, 3, 4]  # rounds 2 and 3 were found in the table, not probed again
+    assert pd.read_csv(table).run.tolist() == ["osimertinib_mpo-ucb-3+pool_factor=30"] * 3
