@@ -112,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     overrides = dict(_setting(item) for item in args.set)
     # A file setting (first_batch=data/.../zinc250k.csv.gz) is labelled by its name (zinc250k).
-    suffix = "".join(f"+{key}={_label(value)}" for key, value in overrides.items())
+    suffix = label_of(overrides)
     if args.batch_size != 100:  # the bars' protocol is batches of 100; anything else is labelled
         suffix += f"+batch_size={args.batch_size}"
     if args.model:  # another checkpoint (e.g. the graph model) is its own method label
@@ -158,6 +158,11 @@ def main() -> None:
     plot(pd.DataFrame(rows), args.out / "feedback_efficiency.png")
     summary = pd.DataFrame(rows).groupby(["task", "method"])[["auc_top10", "top10", "sa_top100"]]
     print(summary.agg(["mean", "std"]).round(3).to_string())
+
+
+def label_of(overrides: dict | None) -> str:
+    """The suffix that names a run with settings other than the defaults: +key=value each."""
+    return "".join(f"+{key}={_label(value)}" for key, value in (overrides or {}).items())
 
 
 def _label(value: object) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from feedback_efficiency import _setting
+from feedback_efficiency import _setting, label_of
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,19 +66,6 @@ def candidates_of(campaign, drawn, seen=()) -> tuple[list[str], list[str]]:
     return list(keys), list(keys.values())
 
 
-def per_family(order: np.ndarray, family: list[str], limit: int, size: int) -> np.ndarray:
-    """The first `size` of `order`, at most `limit` per family."""
-    counts: dict[str, int] = {}
-    chosen = []
-    for i in order:
-        if counts.get(family[i], 0) < limit:
-            counts[family[i]] = counts.get(family[i], 0) + 1
-            chosen.append(i)
-            if len(chosen) == size:
-                break
-    return np.asarray(chosen)
-
-
 def source_bias(run: Path, round_: int, prior: float = 10.0) -> dict[str, float]:
     """Per source, the mean of measured - r_hat over the batch of round `round_` - 1 (what the
     ensemble got wrong about each source last time), shrunk towards the batch's overall mean
@@ -96,11 +83,6 @@ def source_bias(run: Path, round_: int, prior: float = 10.0) -> dict[str, float]
     return bias
 
 
-def label_of(overrides: dict | None) -> str:
-    """The suffix that names a probe run with other settings: +key=value for each."""
-    return "".join(f"+{key}={value}" for key, value in (overrides or {}).items())
-
-
 def batch_of(run: Path, round_: int) -> list[str]:
     with sqlite3.connect(run / "ledger.sqlite") as db:
         return [key for (key,) in db.execute("SELECT key FROM designs WHERE round = ?", (round_,))]
@@ -110,6 +92,7 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
     """The probe's rows for round `round_` of `run`; `overrides` change the campaign's settings
     for the redrawn pool (e.g. {"pool_factor": 30}: what a bigger pool would have offered)."""
     from molseiko.engine.build import acquisition_for, build_campaign
+    from molseiko.engine.campaign import _limit_per_family
     from molseiko.engine.config import CampaignConfig
     from molseiko.engine.report import top_k_mean
 
@@ -127,7 +110,7 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
         truth = np.asarray(campaign.oracle(keys).values, dtype=float)
         prediction = campaign.ensemble.predict(keys)
         measured = [value for _, value, _ in campaign.ledger.measurements()]
-        family = [campaign.domain.group(key) for key in keys] if campaign.domain.group else None
+        domain = campaign.domain
     shutil.rmtree(copy)
 
     def top(score: np.ndarray, count: int = size) -> np.ndarray:
@@ -140,10 +123,12 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
         "bootstrap": top(prediction.members.max(0)),
         "oracle": top(truth),
     }
-    if family is not None:
-        order = top(prediction.mean, len(keys))
-        for limit in (1, 3):
-            picks[f"greedy, <={limit}/scaffold"] = per_family(order, family, limit, size)
+    if domain.group is not None:
+        ranked = [keys[i] for i in top(prediction.mean, len(keys))]
+        position = {key: i for i, key in enumerate(keys)}
+        for limit in (1, 3):  # the engine's own rule (config key max_per_scaffold)
+            chosen = _limit_per_family(ranked, limit, size, domain)
+            picks[f"greedy, <={limit}/scaffold"] = np.array([position[key] for key in chosen])
     bias = source_bias(run, round_)
     if bias:
         shift = np.array([bias.get(source[key], bias["*"]) for key in keys])

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from pool_headroom import label_of, per_family, probe_rounds, source_bias  # noqa: E402
+from feedback_efficiency import label_of  # noqa: E402
+from pool_headroom import probe_rounds, source_bias  # noqa: E402
 
 
 def write_round(run: Path, round_: int, rows: list[tuple[str, float, float]]) -> None:
@@ -35,14 +36,6 @@ def test_source_bias_needs_a_predicted_batch(tmp_path):
     write_round(tmp_path, 1, [("library", np.nan, 0.2)])
     assert source_bias(tmp_path, 2) == {}  # round 1 had no r_hat
     assert source_bias(tmp_path, 5) == {}  # no round_04.csv
-
-
-def test_per_family_keeps_order_and_limit():
-    family = ["a", "a", "b", "a", "c", "b", "b"]
-    order = np.array([6, 5, 0, 1, 3, 2, 4])
-    assert per_family(order, family, 1, 10).tolist() == [6, 0, 4]
-    assert per_family(order, family, 2, 10).tolist() == [6, 5, 0, 1, 4]
-    assert per_family(order, family, 2, 3).tolist() == [6, 5, 0]
 
 
 def test_a_probe_with_other_settings_resumes_under_its_own_label(tmp_path):

@@ -544,3 +544,28 @@ def test_library_pool_settings_are_checked(tiny_config, tmp_path):
         with pytest.raises(MolseikoError, match=message):
             build_campaign(config, tmp_path / "run")
         assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 0
+
+
+def test_limit_per_family_keeps_the_order_and_at_most_limit_per_scaffold():
+    from molseiko.domains.base import get_domain
+    from molseiko.engine.campaign import _limit_per_family
+
+    # scaffolds: benzene, benzene, pyridine, benzene, cyclohexane, pyridine, (none: acyclic)
+    ranked = ["Cc1ccccc1", "CCc1ccccc1", "Cc1ccncc1", "Oc1ccccc1", "CC1CCCCC1", "Nc1ccncc1", "CCO"]
+    domain = get_domain("molecule")
+    assert _limit_per_family(ranked, 1, 10, domain) == [
+        "Cc1ccccc1",
+        "Cc1ccncc1",
+        "CC1CCCCC1",
+        "CCO",
+    ]
+    assert _limit_per_family(ranked, 2, 10, domain) == [
+        "Cc1ccccc1",
+        "CCc1ccccc1",
+        "Cc1ccncc1",
+        "CC1CCCCC1",
+        "Nc1ccncc1",
+        "CCO",
+    ]
+    assert _limit_per_family(ranked, 2, 3, domain) == ranked[:3]  # stops at `size`
+    assert _limit_per_family(ranked, 0, 5, domain) == ranked[:5]  # 0: no limit
