@@ -3,8 +3,8 @@
 The engine never branches on molecules vs proteins: it asks the model's domain for a design's
 canonical key, how to write a batch for people (SDF or FASTA), and what counts as "the same
 family" for batch diversity (a Murcko scaffold; proteins have none), and how two designs cross
-without a model (molecules: at an acyclic bond, or with the Graph GA's operators; proteins: none
-here, the policy splices them)."""
+without a model (molecules: with the Graph GA's operators by default, or at an acyclic bond;
+proteins: none here, the policy splices them)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def _murcko(smiles: str) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles)
 
 
+DEFAULT_OPERATORS = {"molecule": "graph_ga", "protein": "acyclic"}
+"""What an empty `crossover_operators` means per domain (proteins cross only through the
+policy, so theirs names no operator at all)."""
+
+
 def _molecule(crossover_operators: str) -> Domain:
     from molseiko.domains.io import write_molecules
     from molseiko.domains.molecule import canonical_smiles, graph_crossover
@@ -61,10 +66,10 @@ def _molecule(crossover_operators: str) -> Domain:
 def _protein(crossover_operators: str) -> Domain:
     from molseiko.domains.protein import canonical_sequence, write_fasta
 
-    if crossover_operators != "acyclic":
+    if crossover_operators == "graph_ga":
         raise MolseikoError(
             f"crossover_operators = {crossover_operators!r} needs molecules, not protein designs "
-            "(set crossover_operators = 'acyclic')"
+            "(leave crossover_operators empty)"
         )
     return Domain("protein", "sequence", ".fasta", canonical_sequence, write_fasta, None)
 
@@ -72,7 +77,7 @@ def _protein(crossover_operators: str) -> Domain:
 DOMAINS = {"molecule": _molecule, "protein": _protein}
 
 
-def get_domain(name: str, crossover_operators: str = "acyclic") -> Domain:
+def get_domain(name: str, crossover_operators: str = "") -> Domain:
     """The domain `name`, crossing designs with `crossover_operators` (config key of the same
-    name)."""
-    return DOMAINS[name](crossover_operators)
+    name; empty: the domain's default, `DEFAULT_OPERATORS`)."""
+    return DOMAINS[name](crossover_operators or DEFAULT_OPERATORS[name])

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from molseiko.diffusion.checkpoint import load_model
-from molseiko.domains.base import get_domain
+from molseiko.domains.base import DEFAULT_OPERATORS, get_domain
 from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
 from molseiko.engine.campaign import Campaign
 from molseiko.engine.config import CampaignConfig
@@ -54,12 +54,19 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
+        if not previous.crossover_operators and previous.graph_crossover > 0:
+            previous = replace(previous, crossover_operators="acyclic")  # the only ones then
     # A default (-1) is as the run did so far; else cross molecules, and edit where the model can.
     if config.graph_crossover == -1.0:
         default = DEFAULT_GRAPH_CROSSOVER if domain.crossover else 0.0
         if config.infill != -1.0:  # the user's edits keep their share
             default = min(default, round(1.0 - config.infill, 6))
         config = replace(config, graph_crossover=previous.graph_crossover if previous else default)
+    if not config.crossover_operators and config.graph_crossover > 0:
+        default = DEFAULT_OPERATORS[domain.name]  # as the run did so far, else the domain's own
+        config = replace(
+            config, crossover_operators=previous.crossover_operators if previous else default
+        )
     if config.infill == -1.0:
         default = DEFAULT_INFILL * (1.0 - config.graph_crossover)
         default = default if hasattr(policy, "infill") else 0.0

@@ -263,6 +263,8 @@ def test_infill_needs_feedback_and_an_editing_model(tiny_config, tmp_path):
 
 
 def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
+    from molseiko.domains.graph_ga import ga_children
+    from molseiko.domains.molecule import graph_crossover
     from molseiko.engine.build import DEFAULT_CROSSOVER, DEFAULT_GRAPH_CROSSOVER, DEFAULT_INFILL
     from molseiko.engine.config import CampaignConfig
 
@@ -271,12 +273,26 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     assert campaign.config.graph_crossover == DEFAULT_GRAPH_CROSSOVER == 0.5
     assert campaign.config.infill == DEFAULT_INFILL * 0.5 == 0.25
     assert campaign.config.infill_crossover == DEFAULT_CROSSOVER
+    # ... crossed with the Graph GA's operators, named in the saved config.
+    assert campaign.config.crossover_operators == "graph_ga"
+    assert campaign.domain.crossover is ga_children
     saved = CampaignConfig.from_toml(tmp_path / "run" / "config.toml")
     assert (saved.graph_crossover, saved.infill, saved.infill_crossover) == (0.5, 0.25, 0.5)
+    assert saved.crossover_operators == "graph_ga"
     campaign.close()
     resumed = build_campaign(tiny_config(budget=10), tmp_path / "run")  # same campaign
     assert (resumed.config.graph_crossover, resumed.config.infill) == (0.5, 0.25)
+    assert resumed.config.crossover_operators == "graph_ga"
     resumed.close()
+    # A run saved with the acyclic cut resumes with it when the operators are left empty...
+    acyclic = build_campaign(tiny_config(budget=10, crossover_operators="acyclic"), tmp_path / "a")
+    assert acyclic.domain.crossover is graph_crossover
+    acyclic.close()
+    again = build_campaign(tiny_config(budget=10), tmp_path / "a")
+    assert again.config.crossover_operators == "acyclic" and again.domain.crossover is graph_crossover
+    again.close()
+    with pytest.raises(MolseikoError, match="other settings"):  # ...and not with the GA's
+        build_campaign(tiny_config(budget=10, crossover_operators="graph_ga"), tmp_path / "a")
     # The user's edits keep their share; crossover takes at most what they leave.
     assert build_campaign(tiny_config(infill=0.8), tmp_path / "e").config.graph_crossover == 0.2
     assert build_campaign(tiny_config(graph_crossover=1.0), tmp_path / "f").config.infill == 0.0
@@ -296,12 +312,22 @@ def test_runs_saved_before_a_setting_existed_resume_without_it(tiny_config, tmp_
     # Saved before edits existed (no `infill` key, none of the later ones): none were made.
     old = tmp_path / "old"
     build_campaign(tiny_config(budget=10, infill=0.0), old).close()
-    _drop_keys(old, "infill", "infill_crossover", "graph_crossover")
+    _drop_keys(old, "infill", "infill_crossover", "graph_crossover", "crossover_operators")
     assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
     again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
     assert (again.config.infill, again.config.infill_crossover) == (0.0, 0.0)
     assert again.config.graph_crossover == 0.0
     again.close()
+    # Saved with crossovers before their operators could be chosen: the acyclic cut, the only
+    # one then, even though a new molecule campaign now takes the Graph GA's.
+    cut = tmp_path / "cut"
+    build_campaign(tiny_config(budget=10, crossover_operators="acyclic"), cut).close()
+    _drop_keys(cut, "crossover_operators")
+    assert CampaignConfig.from_toml(cut / "config.toml").crossover_operators == ""
+    resumed = build_campaign(tiny_config(budget=10), cut)
+    assert resumed.config.crossover_operators == "acyclic"
+    resumed.close()
+    assert "crossover_operators = \"acyclic\"" in (cut / "config.toml").read_text()
     # Saved with edits but before either crossover existed: edits only, at their old share.
     edits = tmp_path / "edits"
     build_campaign(

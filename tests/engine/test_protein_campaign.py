@@ -125,3 +125,4 @@ def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_ch
         replace(config, graph_crossover=0.0, crossover_operators="graph_ga")
     default = build_campaign(replace(config, graph_crossover=-1.0), tmp_path / "default")
     assert (default.config.graph_crossover, default.config.infill) == (0.0, 0.5)
+    assert default.config.crossover_operators == ""  # no crossovers: no operators named
