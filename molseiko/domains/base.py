@@ -44,9 +44,9 @@ def _murcko(smiles: str) -> str:
     return MurckoScaffold.MurckoScaffoldSmiles(smiles=smiles)
 
 
-DEFAULT_OPERATORS = {"molecule": "graph_ga", "protein": "acyclic"}
+DEFAULT_OPERATORS = {"molecule": "graph_ga", "protein": ""}
 """What an empty `crossover_operators` means per domain (proteins cross only through the
-policy, so theirs names no operator at all)."""
+policy: no operator at all)."""
 
 
 def _molecule(crossover_operators: str) -> Domain:

@@ -59,7 +59,7 @@ class CampaignConfig:
     across rings as well, children up to about 39 heavy atoms, one in 15 mutated; see
     `molseiko.domains.graph_ga`) or 'acyclic' (the cut above; a child's size lies between its
     parents'). Empty (default): the domain's own, 'graph_ga' for molecules (ahead of 'acyclic'
-    in 8 of 10 paired PMO campaigns; README) and 'acyclic' for proteins, which have none."""
+    in 8 of 10 paired PMO campaigns; README); proteins have no graph crossover and name none."""
     first_batch: str = ""
     """A CSV (column `smiles` / `sequence`) or .smi file to draw the first batch from at
     random, in place of samples of the pretrained model (e.g. the library it was trained on,
