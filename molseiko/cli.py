@@ -267,7 +267,7 @@ def optimize(
     budget: int = typer.Option(None, help="Oracle calls (unique designs measured)."),
     batch_size: int = typer.Option(None, help="Designs per round."),
     variant: str = typer.Option(
-        None, help="greedy | ucb | bootstrap | thompson | non_adaptive | pretrained."
+        None, help="greedy | ucb | bootstrap | thompson | non_adaptive | pretrained | online_pg."
     ),
     alpha: float = typer.Option(None, help="KL weight to the pretrained model."),
     beta: float = typer.Option(None, help="KL weight to the previous round's model."),
