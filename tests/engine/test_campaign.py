@@ -289,7 +289,8 @@ def test_default_infill_resolves_per_model_and_is_saved(tiny_config, tmp_path):
     assert acyclic.domain.crossover is graph_crossover
     acyclic.close()
     again = build_campaign(tiny_config(budget=10), tmp_path / "a")
-    assert again.config.crossover_operators == "acyclic" and again.domain.crossover is graph_crossover
+    assert again.config.crossover_operators == "acyclic"
+    assert again.domain.crossover is graph_crossover
     again.close()
     with pytest.raises(MolseikoError, match="other settings"):  # ...and not with the GA's
         build_campaign(tiny_config(budget=10, crossover_operators="graph_ga"), tmp_path / "a")
