@@ -66,7 +66,7 @@ def _molecule(crossover_operators: str) -> Domain:
 def _protein(crossover_operators: str) -> Domain:
     from molseiko.domains.protein import canonical_sequence, write_fasta
 
-    if crossover_operators == "graph_ga":
+    if crossover_operators:  # proteins cross only through the policy: nothing to name
         raise MolseikoError(
             f"crossover_operators = {crossover_operators!r} needs molecules, not protein designs "
             "(leave crossover_operators empty)"

@@ -6,6 +6,8 @@ import pytest
 
 from molseiko.diffusion.tokenizer import AminoAcidTokenizer, tokenizer_from_state
 from molseiko.domains.base import get_domain
+from molseiko.domains.graph_ga import ga_children
+from molseiko.domains.molecule import graph_crossover
 from molseiko.domains.protein import canonical_sequence, check_sequence, read_fasta, write_fasta
 from molseiko.errors import MolseikoError
 
@@ -50,5 +52,8 @@ def test_domains_know_their_keys_files_and_families(tmp_path):
     molecule, protein = get_domain("molecule"), get_domain("protein")
     assert molecule.canonical("OCC") == "CCO" and protein.canonical("mk") == "MK"
     assert molecule.group("c1ccccc1CCO") == "c1ccccc1" and protein.group is None
+    # Empty operators are the domain's default: the Graph GA's for molecules, none for proteins.
+    assert molecule.crossover is ga_children and protein.crossover is None
+    assert get_domain("molecule", "acyclic").crossover is graph_crossover
     path = protein.write(tmp_path / "batch", ["MK"], [{"id": "r01_0000"}])
     assert path.suffix == ".fasta" and read_fasta(path) == [("r01_0000", "MK")]

@@ -118,9 +118,10 @@ def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_ch
     config = tiny_config(objective=SPEC, model=str(protein_checkpoint), graph_crossover=0.5)
     with pytest.raises(MolseikoError, match="graph_crossover needs molecules"):
         build_campaign(config, tmp_path / "run")
-    ga = replace(config, graph_crossover=-1.0, crossover_operators="graph_ga")
-    with pytest.raises(MolseikoError, match="'graph_ga' needs molecules, not protein designs"):
-        build_campaign(ga, tmp_path / "ga")
+    for operators in ("graph_ga", "acyclic"):  # proteins name no operators at all
+        named = replace(config, graph_crossover=-1.0, crossover_operators=operators)
+        with pytest.raises(MolseikoError, match=f"'{operators}' needs molecules, not protein"):
+            build_campaign(named, tmp_path / operators)
     with pytest.raises(MolseikoError, match="graph_crossover, which is 0"):
         replace(config, graph_crossover=0.0, crossover_operators="graph_ga")
     default = build_campaign(replace(config, graph_crossover=-1.0), tmp_path / "default")
