@@ -174,6 +174,8 @@ def _label(value: object) -> str:
 
 def _setting(item: str) -> tuple[str, object]:
     key, _, text = item.partition("=")
+    if text.lower() in ("true", "false"):
+        return key, text.lower() == "true"
     for kind in (int, float):
         try:
             return key, kind(text)

@@ -343,8 +343,9 @@ def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
         typer.echo(
             f"round {summary.round}/{rounds}  calls {summary.calls}  best {summary.best:.4f}  "
             f"top10 {summary.top10:.4f}  valid {summary.validity:.2f}  "
-            f"unique {summary.uniqueness:.2f}  spread {summary.spread:.3f}  "
-            f"KL {summary.kl_pretrained:.2f}  ({summary.seconds_sample:.0f}s sample, "
+            f"unique {summary.uniqueness:.2f}  spread {summary.spread:.3f}"
+            + (f" x{summary.spread_scale:.2f}" if summary.spread_scale != 1.0 else "")
+            + f"  KL {summary.kl_pretrained:.2f}  ({summary.seconds_sample:.0f}s sample, "
             f"{summary.seconds_measure:.0f}s measure, {summary.seconds_fit:.0f}s fit, "
             f"{summary.seconds_finetune:.0f}s fine-tune)"
         )

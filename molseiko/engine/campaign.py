@@ -232,8 +232,9 @@ class Campaign:
             and self.ensemble.models
             and not last
         ):
+            reward = self._reward_function(self.spread_scale(round_ + 1))
             history = self.finetuner.run(
-                self.policy, self._reward_function(), None, generator, template=self.template
+                self.policy, reward, None, generator, template=self.template
             )
             kl_pretrained = history[-1].kl_pretrained
         seconds_finetune = time.perf_counter() - timer
@@ -327,7 +328,7 @@ class Campaign:
                     source[smiles] = where
             if len(candidates) >= size:
                 break
-        prediction = self._predict(candidates)
+        prediction = self._predict(candidates, self.spread_scale(round_))
         if self.config.select == "ucb" and prediction is not None:
             order = np.argsort(-np.nan_to_num(prediction[2], nan=-np.inf), kind="stable")
         else:
@@ -436,12 +437,35 @@ class Campaign:
         """Whether a fitted reward ensemble can rank designs (not before two measurements)."""
         return self.ensemble is not None and bool(self.ensemble.models)
 
-    def _predict(self, smiles: list[str]):
+    def _predict(self, smiles: list[str], scale: float = 1.0):
+        """r_hat, the raw s_hat and the acquisition (of the spread stretched by `scale`)."""
         if not self._ensemble_ready() or not smiles:
             return None
         prediction = self.ensemble.predict(smiles)
-        acquisition = self.acquisition(prediction) if self.acquisition else prediction.mean
+        acquisition = (
+            self.acquisition(prediction.scaled(scale)) if self.acquisition else prediction.mean
+        )
         return prediction.mean, prediction.std, acquisition
+
+    def spread_scale(self, round_: int) -> float:
+        """How much to stretch the ensemble's spread for choosing round `round_` (and for the
+        fine-tuning that precedes it): RMS error over RMS predicted spread on the latest earlier
+        batch with at least 10 designs measured after prediction; 1 without `calibrate_spread`
+        or such a batch. A function of the ledger, so a resumed run gets the same factor."""
+        if not self.config.calibrate_spread:
+            return 1.0
+        for earlier in range(round_ - 1, 0, -1):
+            rows = [
+                (row["value"] - row["r_hat"], row["s_hat"])
+                for row in self.ledger.round_table(earlier)
+                if None not in (row["value"], row["r_hat"], row["s_hat"])
+            ]
+            if len(rows) >= 10:
+                errors, spreads = np.array(rows).T
+                spread = math.sqrt(np.mean(spreads**2))
+                if spread > 0:
+                    return float(math.sqrt(np.mean(errors**2)) / spread)
+        return 1.0
 
     def _measure(self, round_: int) -> None:
         """Measure the round's unmeasured designs within the budget; commit before use."""
@@ -461,13 +485,14 @@ class Campaign:
         rows = self.ledger.measurements()
         return [key for key, _, _ in rows], np.array([value for _, value, _ in rows])
 
-    def _reward_function(self):
-        """Optimistic reward (acquisition of the ensemble's prediction) of sampled paths."""
+    def _reward_function(self, scale: float = 1.0):
+        """Optimistic reward (acquisition of the ensemble's prediction, its spread stretched by
+        `scale`) of sampled paths."""
         standardize = self._standardizer()
 
         def reward(trajectory) -> torch.Tensor:
             prediction = self.ensemble.predict(self.policy.decode(trajectory))
-            return standardize(self.acquisition(prediction))
+            return standardize(self.acquisition(prediction.scaled(scale)))
 
         return reward
 
@@ -517,6 +542,7 @@ class Campaign:
             seconds_measure=seconds[1],
             seconds_fit=seconds[2],
             seconds_finetune=seconds[3],
+            spread_scale=self.spread_scale(round_),
         )
         self.summaries.append(summary)
         self.completed = round_

@@ -29,6 +29,12 @@ class CampaignConfig:
     """KL weight to the previous round's model."""
     bonus: float = 1.0
     """Exploration bonus weight c in r_hat + c * s_hat (ucb)."""
+    calibrate_spread: bool = False
+    """Stretch the ensemble's spread by the ratio of its realized error to its predicted spread
+    on the last batch measured with predictions (RMS of value - r_hat over RMS of s_hat), so the
+    bonus counts standard errors the ensemble actually makes (the spread of 5 bootstrap members
+    is 3-5 times smaller than their error after round 2 on the PMO tasks; README). Applies to
+    every optimistic acquisition (ucb, bootstrap, thompson); rounds CSVs keep the raw s_hat."""
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""

@@ -44,6 +44,9 @@ class RoundSummary:
     seconds_measure: float
     seconds_fit: float
     seconds_finetune: float
+    spread_scale: float = 1.0
+    """Factor applied to the ensemble's spread when this batch was chosen (`calibrate_spread`;
+    1 without it)."""
 
 
 def top_k_mean(values: list[float], k: int = 10) -> float:

@@ -50,6 +50,12 @@ class EnsemblePrediction:
     members: np.ndarray
     """`M x N` each member's prediction."""
 
+    def scaled(self, factor: float) -> EnsemblePrediction:
+        """The same mean with the members' spread around it stretched by `factor` (std and each
+        member's deviation alike), e.g. to match the errors the ensemble actually makes."""
+        members = self.mean + factor * (self.members - self.mean)
+        return EnsemblePrediction(self.mean, factor * self.std, members)
+
 
 class RewardEnsemble:
     """Molecules (SMILES) -> GINE graph networks."""

@@ -30,6 +30,18 @@ def test_acquisitions_known_values():
     assert thompson(prediction()).tolist() == MEMBERS[thompson.member].tolist()
 
 
+def test_scaled_prediction_stretches_the_spread_around_an_unchanged_mean():
+    wide = prediction().scaled(2.0)
+    assert wide.mean.tolist() == [2.0, 1.0]
+    assert wide.std == pytest.approx(2 * MEMBERS.std(0))
+    assert wide.members.tolist() == [[0.0, -1.0], [2.0, -1.0], [4.0, 5.0]]
+    ucb = UpperConfidenceBound(bonus=1.0)(wide)
+    assert ucb == pytest.approx([2.0 + 2 * math.sqrt(2 / 3), 1.0 + 2 * math.sqrt(2.0)])
+    assert BootstrapMax()(wide).tolist() == [4.0, 5.0]  # mean + 2 (max - mean)
+    same = prediction().scaled(1.0)
+    assert np.array_equal(same.members, MEMBERS) and np.array_equal(same.std, MEMBERS.std(0))
+
+
 def test_batch_sizes():
     assert batch_sizes(CampaignConfig(budget=500, batch_size=100)) == [100] * 5
     assert batch_sizes(CampaignConfig(budget=250, batch_size=100)) == [100, 100, 50]

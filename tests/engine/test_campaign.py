@@ -40,6 +40,7 @@ def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_p
     assert metrics["round"].tolist() == [1, 2, 3]
     assert (metrics.best.diff().dropna() >= 0).all()
     assert metrics.spread.isna().tolist() == [True, False, False]  # no ensemble before round 1
+    assert metrics.spread_scale.tolist() == [1.0, 1.0, 1.0]  # the raw spread by default
     table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
     assert table.r_hat.notna().all() and table.value.notna().sum() > 0
     assert len(list(Chem.SDMolSupplier(str(tmp_path / "run" / "rounds" / "round_02.sdf")))) == 10
@@ -213,6 +214,29 @@ def test_campaign_survives_rounds_without_usable_measurements(tiny_config, tmp_p
     assert (table.failure == "assay plate lost").all()
 
 
+def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_spread(
+    tiny_config, tmp_path
+):
+    config = tiny_config(budget=36, batch_size=12, calibrate_spread=True)
+    campaign = build_campaign(config, tmp_path / "run")
+    campaign.run()
+    rounds = tmp_path / "run" / "rounds"
+    second = pd.read_csv(rounds / "round_02.csv").dropna(subset=["value"])
+    assert len(second) >= 10
+    expected = np.sqrt(np.mean((second.value - second.r_hat) ** 2) / np.mean(second.s_hat**2))
+    assert expected != pytest.approx(1.0)
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    # Round 2 has no earlier batch with predictions (round 1 is the model's first samples).
+    assert metrics.spread_scale.tolist() == pytest.approx([1.0, 1.0, expected])
+    # Round 3 was chosen by r_hat + c * (scale * s_hat); its CSV keeps the raw s_hat.
+    third = pd.read_csv(rounds / "round_03.csv")
+    assert third.acquisition.to_numpy() == pytest.approx(
+        (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
+    )
+    assert campaign.spread_scale(3) == pytest.approx(expected)  # read again from the ledger
+    campaign.close()
+
+
 def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
     config = tiny_config(budget=20)
     first = build_campaign(config, tmp_path / "run")
@@ -328,7 +352,7 @@ def test_runs_saved_before_a_setting_existed_resume_without_it(tiny_config, tmp_
     resumed = build_campaign(tiny_config(budget=10), cut)
     assert resumed.config.crossover_operators == "acyclic"
     resumed.close()
-    assert "crossover_operators = \"acyclic\"" in (cut / "config.toml").read_text()
+    assert 'crossover_operators = "acyclic"' in (cut / "config.toml").read_text()
     # Saved with edits but before either crossover existed: edits only, at their old share.
     edits = tmp_path / "edits"
     build_campaign(
