@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import typer
@@ -344,7 +345,11 @@ def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
             f"round {summary.round}/{rounds}  calls {summary.calls}  best {summary.best:.4f}  "
             f"top10 {summary.top10:.4f}  valid {summary.validity:.2f}  "
             f"unique {summary.uniqueness:.2f}  spread {summary.spread:.3f}"
-            + (f" x{summary.spread_scale:.2f}" if summary.spread_scale != 1.0 else "")
+            + (
+                f" (errors {summary.error_over_spread:.1f}x it)"
+                if math.isfinite(summary.error_over_spread)
+                else ""
+            )
             + f"  KL {summary.kl_pretrained:.2f}  ({summary.seconds_sample:.0f}s sample, "
             f"{summary.seconds_measure:.0f}s measure, {summary.seconds_fit:.0f}s fit, "
             f"{summary.seconds_finetune:.0f}s fine-tune)"

@@ -70,6 +70,26 @@ def draw_from_library(
     return list(chosen), drawn, valid
 
 
+CALIBRATION_DESIGNS = 10
+"""Fewest designs measured after prediction for a batch to calibrate the ensemble's spread."""
+
+
+def error_over_spread(table: list[dict]) -> float:
+    """RMS of value - r_hat over RMS of s_hat across a batch's designs measured after
+    prediction (rows of `Ledger.round_table`); NaN with fewer than CALIBRATION_DESIGNS of them
+    or no spread."""
+    rows = [
+        (row["value"] - row["r_hat"], row["s_hat"])
+        for row in table
+        if None not in (row["value"], row["r_hat"], row["s_hat"])
+    ]
+    if len(rows) < CALIBRATION_DESIGNS:
+        return math.nan
+    errors, spreads = np.array(rows).T
+    spread = math.sqrt(np.mean(spreads**2))
+    return math.sqrt(np.mean(errors**2)) / spread if spread > 0 else math.nan
+
+
 class Campaign:
     """Runs rounds into `run_dir`. The parts arrive built: the policy to fine-tune (p_1), the
     frozen pretrained model, the oracle, the reward ensemble and acquisition (None for the
@@ -449,22 +469,15 @@ class Campaign:
 
     def spread_scale(self, round_: int) -> float:
         """How much to stretch the ensemble's spread for choosing round `round_` (and for the
-        fine-tuning that precedes it): RMS error over RMS predicted spread on the latest earlier
-        batch with at least 10 designs measured after prediction; 1 without `calibrate_spread`
-        or such a batch. A function of the ledger, so a resumed run gets the same factor."""
+        fine-tuning that precedes it): `error_over_spread` of the latest earlier batch that has
+        it; 1 without `calibrate_spread` or such a batch. A function of the ledger, so a
+        resumed run gets the same factor."""
         if not self.config.calibrate_spread:
             return 1.0
         for earlier in range(round_ - 1, 0, -1):
-            rows = [
-                (row["value"] - row["r_hat"], row["s_hat"])
-                for row in self.ledger.round_table(earlier)
-                if None not in (row["value"], row["r_hat"], row["s_hat"])
-            ]
-            if len(rows) >= 10:
-                errors, spreads = np.array(rows).T
-                spread = math.sqrt(np.mean(spreads**2))
-                if spread > 0:
-                    return float(math.sqrt(np.mean(errors**2)) / spread)
+            ratio = error_over_spread(self.ledger.round_table(earlier))
+            if math.isfinite(ratio):
+                return float(ratio)
         return 1.0
 
     def _measure(self, round_: int) -> None:
@@ -542,7 +555,7 @@ class Campaign:
             seconds_measure=seconds[1],
             seconds_fit=seconds[2],
             seconds_finetune=seconds[3],
-            spread_scale=self.spread_scale(round_),
+            error_over_spread=error_over_spread(table),
         )
         self.summaries.append(summary)
         self.completed = round_

@@ -44,9 +44,10 @@ class RoundSummary:
     seconds_measure: float
     seconds_fit: float
     seconds_finetune: float
-    spread_scale: float = 1.0
-    """Factor applied to the ensemble's spread when this batch was chosen (`calibrate_spread`;
-    1 without it)."""
+    error_over_spread: float = math.nan
+    """RMS of value - r_hat over RMS of s_hat across the batch: how many times larger the
+    ensemble's errors were than its spread (1: calibrated; NaN before predictions). With
+    `calibrate_spread` the next round's spread is stretched by it."""
 
 
 def top_k_mean(values: list[float], k: int = 10) -> float:

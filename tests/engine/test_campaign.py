@@ -1,3 +1,4 @@
+import math
 import os
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ from rdkit.Chem import QED
 
 from molseiko.diffusion.checkpoint import load_model
 from molseiko.engine.build import build_campaign
+from molseiko.engine.campaign import error_over_spread
 from molseiko.engine.ledger import Ledger
 from molseiko.errors import MolseikoError
 
@@ -40,9 +42,12 @@ def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_p
     assert metrics["round"].tolist() == [1, 2, 3]
     assert (metrics.best.diff().dropna() >= 0).all()
     assert metrics.spread.isna().tolist() == [True, False, False]  # no ensemble before round 1
-    assert metrics.spread_scale.tolist() == [1.0, 1.0, 1.0]  # the raw spread by default
     table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
     assert table.r_hat.notna().all() and table.value.notna().sum() > 0
+    second = table.dropna(subset=["value"])  # how far the ensemble's errors outgrew its spread
+    ratio = np.sqrt(np.mean((second.value - second.r_hat) ** 2) / np.mean(second.s_hat**2))
+    assert len(second) == 10 and metrics.error_over_spread.iloc[1] == pytest.approx(ratio)
+    assert math.isnan(metrics.error_over_spread.iloc[0])
     assert len(list(Chem.SDMolSupplier(str(tmp_path / "run" / "rounds" / "round_02.sdf")))) == 10
     for name in ("config.toml", "progress.png", "rounds.png", "state.json"):
         assert (tmp_path / "run" / name).is_file()
@@ -226,14 +231,18 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
     expected = np.sqrt(np.mean((second.value - second.r_hat) ** 2) / np.mean(second.s_hat**2))
     assert expected != pytest.approx(1.0)
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    # Round 2 has no earlier batch with predictions (round 1 is the model's first samples).
-    assert metrics.spread_scale.tolist() == pytest.approx([1.0, 1.0, expected])
+    assert metrics.error_over_spread.iloc[1] == pytest.approx(expected)
+    # Round 2 had no earlier batch with predictions (round 1 is the model's first samples).
+    assert campaign.spread_scale(2) == 1.0 and campaign.spread_scale(3) == pytest.approx(expected)
     # Round 3 was chosen by r_hat + c * (scale * s_hat); its CSV keeps the raw s_hat.
     third = pd.read_csv(rounds / "round_03.csv")
     assert third.acquisition.to_numpy() == pytest.approx(
         (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
     )
-    assert campaign.spread_scale(3) == pytest.approx(expected)  # read again from the ledger
+    off_by_ten = {"value": 1.0, "r_hat": 0.0, "s_hat": 0.1}  # errors 10 times the spread
+    assert error_over_spread([off_by_ten] * 10) == pytest.approx(10.0)
+    assert math.isnan(error_over_spread([off_by_ten] * 9))  # too few to calibrate on
+    assert math.isnan(error_over_spread([{**off_by_ten, "value": None}] * 20))  # failures
     campaign.close()
 
 
