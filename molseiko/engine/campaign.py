@@ -74,20 +74,25 @@ CALIBRATION_DESIGNS = 10
 """Fewest designs measured after prediction for a batch to calibrate the ensemble's spread."""
 
 
-def error_over_spread(table: list[dict]) -> float:
-    """RMS of value - r_hat over RMS of s_hat across a batch's designs measured after
-    prediction (rows of `Ledger.round_table`); NaN with fewer than CALIBRATION_DESIGNS of them
-    or no spread."""
+def held_out(table: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """value, r_hat and s_hat of a batch's designs measured after they were predicted (rows of
+    `Ledger.round_table`; a missing one is None there)."""
     rows = [
-        (row["value"] - row["r_hat"], row["s_hat"])
+        (row["value"], row["r_hat"], row["s_hat"])
         for row in table
         if None not in (row["value"], row["r_hat"], row["s_hat"])
     ]
-    if len(rows) < CALIBRATION_DESIGNS:
+    value, r_hat, s_hat = np.array(rows, dtype=float).reshape(-1, 3).T
+    return value, r_hat, s_hat
+
+
+def error_over_spread(value: np.ndarray, r_hat: np.ndarray, s_hat: np.ndarray) -> float:
+    """RMS of value - r_hat over RMS of s_hat (see `held_out`); NaN with fewer than
+    CALIBRATION_DESIGNS designs or no spread."""
+    if len(value) < CALIBRATION_DESIGNS:
         return math.nan
-    errors, spreads = np.array(rows).T
-    spread = math.sqrt(np.mean(spreads**2))
-    return math.sqrt(np.mean(errors**2)) / spread if spread > 0 else math.nan
+    spread = math.sqrt(np.mean(s_hat**2))
+    return math.sqrt(np.mean((value - r_hat) ** 2)) / spread if spread > 0 else math.nan
 
 
 class Campaign:
@@ -475,7 +480,7 @@ class Campaign:
         if not self.config.calibrate_spread:
             return 1.0
         for earlier in range(round_ - 1, 0, -1):
-            ratio = error_over_spread(self.ledger.round_table(earlier))
+            ratio = error_over_spread(*held_out(self.ledger.round_table(earlier)))
             if math.isfinite(ratio):
                 return float(ratio)
         return 1.0
@@ -530,14 +535,14 @@ class Campaign:
         rows = self.ledger.measurements()
         values = [value for _, value, _ in rows]
         batch = np.array([np.nan if r["value"] is None else r["value"] for r in table], float)
-        r_hat = np.array([np.nan if r["r_hat"] is None else r["r_hat"] for r in table], float)
         s_hat = np.array([np.nan if r["s_hat"] is None else r["s_hat"] for r in table], float)
-        known = np.isfinite(batch) & np.isfinite(r_hat) & np.isfinite(s_hat)
+        known = held_out(table)  # value, r_hat, s_hat of the designs predicted, then measured
         calibration = math.nan
-        if known.sum() >= 3:
+        if len(known[0]) >= 3:
             from scipy.stats import spearmanr
 
-            calibration = float(spearmanr(s_hat[known], np.abs(r_hat - batch)[known]).statistic)
+            value, r_hat, spread = known
+            calibration = float(spearmanr(spread, np.abs(r_hat - value)).statistic)
         summary = RoundSummary(
             round=round_,
             calls=len(rows),
@@ -555,7 +560,7 @@ class Campaign:
             seconds_measure=seconds[1],
             seconds_fit=seconds[2],
             seconds_finetune=seconds[3],
-            error_over_spread=error_over_spread(table),
+            error_over_spread=error_over_spread(*known),
         )
         self.summaries.append(summary)
         self.completed = round_

@@ -16,7 +16,7 @@ from rdkit.Chem import QED
 
 from molseiko.diffusion.checkpoint import load_model
 from molseiko.engine.build import build_campaign
-from molseiko.engine.campaign import error_over_spread
+from molseiko.engine.campaign import error_over_spread, held_out
 from molseiko.engine.ledger import Ledger
 from molseiko.errors import MolseikoError
 
@@ -239,11 +239,20 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
     assert third.acquisition.to_numpy() == pytest.approx(
         (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
     )
-    off_by_ten = {"value": 1.0, "r_hat": 0.0, "s_hat": 0.1}  # errors 10 times the spread
-    assert error_over_spread([off_by_ten] * 10) == pytest.approx(10.0)
-    assert math.isnan(error_over_spread([off_by_ten] * 9))  # too few to calibrate on
-    assert math.isnan(error_over_spread([{**off_by_ten, "value": None}] * 20))  # failures
     campaign.close()
+
+
+def test_error_over_spread_known_answers():
+    off_by_ten = {"value": 1.0, "r_hat": 0.0, "s_hat": 0.1}  # errors 10 times the spread
+    assert error_over_spread(*held_out([off_by_ten] * 10)) == pytest.approx(10.0)
+    # Errors of 0.3 and 0.4 (RMS 0.354) against spreads of 0.1 and 0.2 (RMS 0.158): 2.236.
+    pair = [{"value": 0.3, "r_hat": 0.0, "s_hat": 0.1}, {"value": 0.0, "r_hat": 0.4, "s_hat": 0.2}]
+    assert error_over_spread(*held_out(pair * 5)) == pytest.approx(math.sqrt(0.125 / 0.025))
+    assert math.isnan(error_over_spread(*held_out([off_by_ten] * 9)))  # too few to calibrate on
+    failed = [{**off_by_ten, "value": None}] * 20  # failures and unpredicted designs do not count
+    unpredicted = [{**off_by_ten, "r_hat": None, "s_hat": None}] * 20
+    assert len(held_out(failed + unpredicted + [off_by_ten])[0]) == 1
+    assert math.isnan(error_over_spread(*held_out([{**off_by_ten, "s_hat": 0.0}] * 10)))
 
 
 def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
