@@ -95,6 +95,26 @@ def error_over_spread(value: np.ndarray, r_hat: np.ndarray, s_hat: np.ndarray) -
     return math.sqrt(np.mean((value - r_hat) ** 2)) / spread if spread > 0 else math.nan
 
 
+def spread_calibration(value: np.ndarray, r_hat: np.ndarray, s_hat: np.ndarray) -> float:
+    """Spearman correlation of s_hat with |value - r_hat| (see `held_out`): whether the spread
+    ranks the errors; NaN with fewer than 3 designs."""
+    error = np.abs(r_hat - value)
+    if len(value) < 3 or np.ptp(s_hat) == 0 or np.ptp(error) == 0:
+        return math.nan  # too few designs, or nothing to rank
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(s_hat, error).statistic)
+
+
+def spread_ranks_errors(value: np.ndarray, r_hat: np.ndarray, s_hat: np.ndarray) -> bool:
+    """Whether a batch is evidence that the spread ranks the errors: `spread_calibration` above
+    0 over at least CALIBRATION_DESIGNS designs."""
+    if len(value) < CALIBRATION_DESIGNS:
+        return False
+    calibration = spread_calibration(value, r_hat, s_hat)
+    return math.isfinite(calibration) and calibration > 0
+
+
 class Campaign:
     """Runs rounds into `run_dir`. The parts arrive built: the policy to fine-tune (p_1), the
     frozen pretrained model, the oracle, the reward ensemble and acquisition (None for the
@@ -474,16 +494,27 @@ class Campaign:
 
     def spread_scale(self, round_: int) -> float:
         """How much to stretch the ensemble's spread for choosing round `round_` (and for the
-        fine-tuning that precedes it): `error_over_spread` of the latest earlier batch that has
-        it; 1 without `calibrate_spread` or such a batch. A function of the ledger, so a
-        resumed run gets the same factor."""
-        if not self.config.calibrate_spread:
+        fine-tuning that precedes it), from the latest earlier batch measured with predictions:
+        with `gate_bonus`, 0 unless its spread ranked its errors (`spread_ranks_errors`); with
+        `calibrate_spread`, its `error_over_spread`; otherwise, or without such a batch, 1
+        (`gate_bonus`: 0). A function of the ledger, so a resumed run gets the same factor."""
+        if not (self.config.calibrate_spread or self.config.gate_bonus):
             return 1.0
-        for earlier in range(round_ - 1, 0, -1):
-            ratio = error_over_spread(*held_out(self.ledger.round_table(earlier)))
-            if math.isfinite(ratio):
-                return float(ratio)
+        checked = self._latest_held_out(round_)
+        if self.config.gate_bonus and (checked is None or not spread_ranks_errors(*checked)):
+            return 0.0
+        if self.config.calibrate_spread and checked is not None:
+            return float(error_over_spread(*checked))
         return 1.0
+
+    def _latest_held_out(self, round_: int) -> tuple[np.ndarray, ...] | None:
+        """`held_out` of the latest batch before round `round_` with at least
+        CALIBRATION_DESIGNS designs measured after they were predicted (None: no such batch)."""
+        for earlier in range(round_ - 1, 0, -1):
+            known = held_out(self.ledger.round_table(earlier))
+            if len(known[0]) >= CALIBRATION_DESIGNS and np.any(known[2] > 0):
+                return known
+        return None
 
     def _measure(self, round_: int) -> None:
         """Measure the round's unmeasured designs within the budget; commit before use."""
@@ -537,12 +568,7 @@ class Campaign:
         batch = np.array([np.nan if r["value"] is None else r["value"] for r in table], float)
         s_hat = np.array([np.nan if r["s_hat"] is None else r["s_hat"] for r in table], float)
         known = held_out(table)  # value, r_hat, s_hat of the designs predicted, then measured
-        calibration = math.nan
-        if len(known[0]) >= 3:
-            from scipy.stats import spearmanr
-
-            value, r_hat, spread = known
-            calibration = float(spearmanr(spread, np.abs(r_hat - value)).statistic)
+        calibration = spread_calibration(*known)
         summary = RoundSummary(
             round=round_,
             calls=len(rows),

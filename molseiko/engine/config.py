@@ -36,6 +36,12 @@ class CampaignConfig:
     of 5 bootstrap members were a median 3.5 times their spread in 20 PMO campaigns; README).
     Applies to every optimistic acquisition (ucb, bootstrap, thompson); rounds CSVs keep the
     raw s_hat. Off by default: it did not beat the raw spread (README)."""
+    gate_bonus: bool = False
+    """Let the spread act (the ucb bonus; bootstrap's and thompson's members' deviations) only
+    once the latest batch measured with predictions shows it ranking the ensemble's errors
+    (Spearman of s_hat with |value - r_hat| above 0 over at least 10 designs); until then, and
+    whenever that batch says otherwise, choose and fine-tune by r_hat alone. Round 2 never has
+    such a batch: the ensemble of a random first batch has nothing to check its spread on."""
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""

@@ -16,7 +16,12 @@ from rdkit.Chem import QED
 
 from molseiko.diffusion.checkpoint import load_model
 from molseiko.engine.build import build_campaign
-from molseiko.engine.campaign import error_over_spread, held_out
+from molseiko.engine.campaign import (
+    error_over_spread,
+    held_out,
+    spread_calibration,
+    spread_ranks_errors,
+)
 from molseiko.engine.ledger import Ledger
 from molseiko.errors import MolseikoError
 
@@ -240,6 +245,42 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
         (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
     )
     campaign.close()
+
+
+def test_gate_bonus_lets_the_spread_act_only_after_a_batch_shows_it_ranking_the_errors(
+    tiny_config, tmp_path
+):
+    config = tiny_config(budget=36, batch_size=12, gate_bonus=True)
+    campaign = build_campaign(config, tmp_path / "run")
+    scales = []  # the factor each fine-tuning ran with (after rounds 1 and 2)
+    reward_function = campaign._reward_function
+    campaign._reward_function = lambda scale=1.0: scales.append(scale) or reward_function(scale)
+    campaign.run()
+    rounds = tmp_path / "run" / "rounds"
+    second = pd.read_csv(rounds / "round_02.csv")
+    # Round 1 (the model's first samples) was never predicted: round 2 is chosen by r_hat alone.
+    assert (second.s_hat > 0).all()
+    assert second.acquisition.to_numpy() == pytest.approx(second.r_hat.to_numpy())
+    measured = second.dropna(subset=["value"])
+    assert len(measured) >= 10
+    ranks = spread_calibration(*measured[["value", "r_hat", "s_hat"]].to_numpy().T) > 0
+    assert campaign.spread_scale(2) == 0.0 and campaign.spread_scale(3) == float(ranks)
+    third = pd.read_csv(rounds / "round_03.csv")
+    assert third.acquisition.to_numpy() == pytest.approx(
+        (third.r_hat + config.bonus * float(ranks) * third.s_hat).to_numpy()
+    )
+    assert scales == [0.0, float(ranks)]
+    campaign.close()
+
+
+def test_spread_ranks_errors_known_answers():
+    error = np.linspace(0.0, 0.9, 10)
+    value = np.zeros(10)
+    assert spread_calibration(value, error, error + 0.1) == pytest.approx(1.0)
+    assert spread_ranks_errors(value, error, error + 0.1)  # wider where it errs more
+    assert not spread_ranks_errors(value, error, 1.0 - error)  # wider where it errs less
+    assert not spread_ranks_errors(value, error, np.full(10, 0.2))  # no ranking at all
+    assert not spread_ranks_errors(value[:9], error[:9], error[:9] + 0.1)  # too few designs
 
 
 def test_error_over_spread_known_answers():
