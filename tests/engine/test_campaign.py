@@ -229,6 +229,9 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
 ):
     config = tiny_config(budget=36, batch_size=12, calibrate_spread=True)
     campaign = build_campaign(config, tmp_path / "run")
+    scales = []  # the factor each fine-tuning ran with (after rounds 1 and 2)
+    reward_function = campaign._reward_function
+    campaign._reward_function = lambda scale=1.0: scales.append(scale) or reward_function(scale)
     campaign.run()
     rounds = tmp_path / "run" / "rounds"
     second = pd.read_csv(rounds / "round_02.csv").dropna(subset=["value"])
@@ -244,6 +247,7 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
     assert third.acquisition.to_numpy() == pytest.approx(
         (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
     )
+    assert scales == [1.0, pytest.approx(expected)]
     campaign.close()
 
 
