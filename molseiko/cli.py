@@ -332,6 +332,20 @@ def optimize(
         _run_campaign(campaign, config, run_dir, len(batch_sizes(config)))
 
 
+def _spread_note(summary) -> str:
+    """How the round's spread compared with its errors, and how much of it the pick used."""
+    notes = []
+    if math.isfinite(summary.error_over_spread):
+        notes.append(f"errors {summary.error_over_spread:.1f}x it")
+    if not math.isfinite(summary.spread) or not math.isfinite(summary.spread_factor):
+        pass  # nothing was predicted, or nothing picks by the spread
+    elif summary.spread_factor == 0:
+        notes.append("bonus off")
+    elif summary.spread_factor != 1:
+        notes.append(f"stretched x{summary.spread_factor:.1f}")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
 def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
     if campaign.completed:
         typer.echo(f"resuming {run_dir} after round {campaign.completed}")
@@ -345,11 +359,7 @@ def _run_campaign(campaign, config, run_dir: Path, rounds: int) -> None:
             f"round {summary.round}/{rounds}  calls {summary.calls}  best {summary.best:.4f}  "
             f"top10 {summary.top10:.4f}  valid {summary.validity:.2f}  "
             f"unique {summary.uniqueness:.2f}  spread {summary.spread:.3f}"
-            + (
-                f" (errors {summary.error_over_spread:.1f}x it)"
-                if math.isfinite(summary.error_over_spread)
-                else ""
-            )
+            + _spread_note(summary)
             + f"  KL {summary.kl_pretrained:.2f}  ({summary.seconds_sample:.0f}s sample, "
             f"{summary.seconds_measure:.0f}s measure, {summary.seconds_fit:.0f}s fit, "
             f"{summary.seconds_finetune:.0f}s fine-tune)"

@@ -587,6 +587,7 @@ class Campaign:
             seconds_fit=seconds[2],
             seconds_finetune=seconds[3],
             error_over_spread=error_over_spread(*known),
+            spread_factor=self.spread_scale(round_) if self.acquisition else math.nan,
         )
         self.summaries.append(summary)
         self.completed = round_

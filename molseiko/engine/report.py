@@ -48,6 +48,9 @@ class RoundSummary:
     """RMS of value - r_hat over RMS of s_hat across the batch: how many times larger the
     ensemble's errors were than its spread (1: calibrated; NaN before predictions). With
     `calibrate_spread` the next round's spread is stretched by it."""
+    spread_factor: float = 1.0
+    """What the ensemble's spread was multiplied by when this batch was chosen (`Campaign.
+    spread_scale`: 0 while `gate_bonus` holds the bonus back; NaN without a reward model)."""
 
 
 def top_k_mean(values: list[float], k: int = 10) -> float:

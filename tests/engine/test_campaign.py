@@ -53,6 +53,7 @@ def test_campaign_spends_budget_once_and_writes_run_directory(tiny_config, tmp_p
     ratio = np.sqrt(np.mean((second.value - second.r_hat) ** 2) / np.mean(second.s_hat**2))
     assert len(second) == 10 and metrics.error_over_spread.iloc[1] == pytest.approx(ratio)
     assert math.isnan(metrics.error_over_spread.iloc[0])
+    assert metrics.spread_factor.tolist() == [1.0, 1.0, 1.0]  # the spread as the ensemble gave it
     assert len(list(Chem.SDMolSupplier(str(tmp_path / "run" / "rounds" / "round_02.sdf")))) == 10
     for name in ("config.toml", "progress.png", "rounds.png", "state.json"):
         assert (tmp_path / "run" / name).is_file()
@@ -248,6 +249,8 @@ def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_
         (third.r_hat + config.bonus * expected * third.s_hat).to_numpy()
     )
     assert scales == [1.0, pytest.approx(expected)]
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics.spread_factor.tolist() == pytest.approx([1.0, 1.0, expected], abs=1e-5)
     campaign.close()
 
 
@@ -274,6 +277,8 @@ def test_gate_bonus_lets_the_spread_act_only_after_a_batch_shows_it_ranking_the_
         (third.r_hat + config.bonus * float(ranks) * third.s_hat).to_numpy()
     )
     assert scales == [0.0, float(ranks)]
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics.spread_factor.tolist() == [0.0, 0.0, float(ranks)]
     campaign.close()
 
 

@@ -1,5 +1,7 @@
 """The engine's CLI surface: optimize, score, oracles."""
 
+import math
+
 import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import QED
@@ -100,3 +102,21 @@ def test_resume_checks_the_device_it_is_given(tiny_config, tmp_path):
     assert runner.invoke(app, ["optimize", str(config_file), "--out", str(out)]).exit_code == 0
     result = runner.invoke(app, ["optimize", "--resume", str(out), "--device", "tpu"])
     assert result.exit_code == 1 and "unknown device 'tpu'" in result.output
+
+
+def test_progress_line_says_how_the_spread_compared_and_how_much_of_it_was_used():
+    from molseiko.cli import _spread_note
+    from molseiko.engine.report import RoundSummary
+
+    nan = math.nan
+    fields = dict(calls=200, best=0.9, top10=0.8, batch_mean=0.5, failures=0, validity=1.0)
+    fields.update(uniqueness=1.0, novelty=1.0, calibration=0.3, kl_pretrained=0.1)
+    fields.update(seconds_sample=1.0, seconds_measure=1.0, seconds_fit=1.0, seconds_finetune=1.0)
+    summary = RoundSummary(round=2, spread=0.03, error_over_spread=3.42, **fields)
+    assert _spread_note(summary) == " (errors 3.4x it)"
+    summary.spread_factor = 0.0
+    assert _spread_note(summary) == " (errors 3.4x it, bonus off)"
+    summary.spread_factor, summary.error_over_spread = 2.31, nan
+    assert _spread_note(summary) == " (stretched x2.3)"
+    first = RoundSummary(round=1, spread=nan, spread_factor=0.0, **fields)  # nothing predicted
+    assert _spread_note(first) == ""
