@@ -225,15 +225,21 @@ def test_campaign_survives_rounds_without_usable_measurements(tiny_config, tmp_p
     assert (table.failure == "assay plate lost").all()
 
 
+def run_recording_finetune_scales(config, run_dir):
+    """Run a campaign; also return the spread factor each fine-tuning ran with."""
+    campaign = build_campaign(config, run_dir)
+    scales = []
+    reward_function = campaign._reward_function
+    campaign._reward_function = lambda scale=1.0: scales.append(scale) or reward_function(scale)
+    campaign.run()
+    return campaign, scales
+
+
 def test_calibrate_spread_stretches_the_bonus_by_the_last_batchs_error_over_its_spread(
     tiny_config, tmp_path
 ):
     config = tiny_config(budget=36, batch_size=12, calibrate_spread=True)
-    campaign = build_campaign(config, tmp_path / "run")
-    scales = []  # the factor each fine-tuning ran with (after rounds 1 and 2)
-    reward_function = campaign._reward_function
-    campaign._reward_function = lambda scale=1.0: scales.append(scale) or reward_function(scale)
-    campaign.run()
+    campaign, scales = run_recording_finetune_scales(config, tmp_path / "run")
     rounds = tmp_path / "run" / "rounds"
     second = pd.read_csv(rounds / "round_02.csv").dropna(subset=["value"])
     assert len(second) >= 10
@@ -258,11 +264,7 @@ def test_gate_bonus_lets_the_spread_act_only_after_a_batch_shows_it_ranking_the_
     tiny_config, tmp_path
 ):
     config = tiny_config(budget=36, batch_size=12, gate_bonus=True)
-    campaign = build_campaign(config, tmp_path / "run")
-    scales = []  # the factor each fine-tuning ran with (after rounds 1 and 2)
-    reward_function = campaign._reward_function
-    campaign._reward_function = lambda scale=1.0: scales.append(scale) or reward_function(scale)
-    campaign.run()
+    campaign, scales = run_recording_finetune_scales(config, tmp_path / "run")
     rounds = tmp_path / "run" / "rounds"
     second = pd.read_csv(rounds / "round_02.csv")
     # Round 1 (the model's first samples) was never predicted: round 2 is chosen by r_hat alone.
