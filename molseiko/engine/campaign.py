@@ -277,7 +277,7 @@ class Campaign:
             and self.ensemble.models
             and not last
         ):
-            reward = self._reward_function(self.spread_scale(round_ + 1))
+            reward = self._reward_function(self.spread_scale(round_ + 1, finetune=True))
             history = self.finetuner.run(
                 self.policy, reward, None, generator, template=self.template
             )
@@ -492,16 +492,18 @@ class Campaign:
         )
         return prediction.mean, prediction.std, acquisition
 
-    def spread_scale(self, round_: int) -> float:
+    def spread_scale(self, round_: int, finetune: bool = False) -> float:
         """How much to stretch the ensemble's spread for choosing round `round_` (and for the
         fine-tuning that precedes it), from the latest earlier batch measured with predictions:
         with `gate_bonus`, 0 unless its spread ranked its errors (`spread_ranks_errors`); with
         `calibrate_spread`, its `error_over_spread`; otherwise, or without such a batch, 1
-        (`gate_bonus`: 0). A function of the ledger, so a resumed run gets the same factor."""
-        if not (self.config.calibrate_spread or self.config.gate_bonus):
+        (`gate_bonus`: 0). `finetune`: for the fine-tuning, which `gate_finetune = false`
+        leaves ungated. A function of the ledger, so a resumed run gets the same factor."""
+        gate = self.config.gate_bonus and (self.config.gate_finetune or not finetune)
+        if not (self.config.calibrate_spread or gate):
             return 1.0
         checked = self._latest_held_out(round_)
-        if self.config.gate_bonus and (checked is None or not spread_ranks_errors(*checked)):
+        if gate and (checked is None or not spread_ranks_errors(*checked)):
             return 0.0
         if self.config.calibrate_spread and checked is not None:
             return float(error_over_spread(*checked))

@@ -45,6 +45,9 @@ class CampaignConfig:
     Off by default: against the ungated bonus it gained 0.006 AUC top-10 on osimertinib_mpo and
     lost 0.006 on ranolazine_mpo, where round 2's exploration pays a round later (5 seeds;
     README)."""
+    gate_finetune: bool = True
+    """With `gate_bonus`, gate the fine-tuning's reward too; false gates only the choice of
+    batches, and the policy is always fine-tuned towards the optimistic reward."""
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""

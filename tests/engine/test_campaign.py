@@ -284,6 +284,15 @@ def test_gate_bonus_lets_the_spread_act_only_after_a_batch_shows_it_ranking_the_
     campaign.close()
 
 
+def test_gate_finetune_false_gates_only_the_choice_of_batches(tiny_config, tmp_path):
+    config = tiny_config(budget=36, batch_size=12, gate_bonus=True, gate_finetune=False)
+    campaign, scales = run_recording_finetune_scales(config, tmp_path / "run")
+    second = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
+    assert second.acquisition.to_numpy() == pytest.approx(second.r_hat.to_numpy())  # gated
+    assert scales == [1.0, 1.0]  # the fine-tuning after rounds 1 and 2 was not
+    campaign.close()
+
+
 def test_spread_ranks_errors_known_answers():
     error = np.linspace(0.0, 0.9, 10)
     value = np.zeros(10)
