@@ -337,12 +337,10 @@ def _spread_note(summary) -> str:
     notes = []
     if math.isfinite(summary.error_over_spread):
         notes.append(f"errors {summary.error_over_spread:.1f}x it")
-    if not math.isfinite(summary.spread) or not math.isfinite(summary.spread_factor):
-        pass  # nothing was predicted, or nothing picks by the spread
-    elif summary.spread_factor == 0:
-        notes.append("bonus off")
-    elif summary.spread_factor != 1:
-        notes.append(f"stretched x{summary.spread_factor:.1f}")
+    factor = summary.spread_factor
+    if math.isfinite(summary.spread) and math.isfinite(factor) and factor != 1:
+        # Only where the batch was predicted and something picks by the spread.
+        notes.append("bonus off" if factor == 0 else f"stretched x{factor:.1f}")
     return f" ({', '.join(notes)})" if notes else ""
 
 

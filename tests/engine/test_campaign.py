@@ -293,6 +293,35 @@ def test_gate_finetune_false_gates_only_the_choice_of_batches(tiny_config, tmp_p
     campaign.close()
 
 
+def test_spread_scale_known_answers_for_each_setting(tiny_config, tmp_path):
+    """spread_scale from a given latest checked batch: ranked errors open the gate, anti-ranked
+    ones close it (for fine-tuning too unless gate_finetune = false), and calibrate_spread
+    stretches by the batch's error over spread."""
+    error = np.linspace(0.1, 1.0, 10)
+    ranked = (np.zeros(10), error, error / 2)  # errors twice the spread: RMS ratio 2
+    anti = (np.zeros(10), error, (1.1 - error) / 2)
+    settings = {
+        "gate": dict(gate_bonus=True),
+        "gate_select": dict(gate_bonus=True, gate_finetune=False),
+        "both": dict(gate_bonus=True, calibrate_spread=True),
+    }
+    expected = {  # (ranked, anti-ranked, none yet) for selection; fine-tuning with anti-ranked
+        "gate": ((1.0, 0.0, 0.0), 0.0),
+        "gate_select": ((1.0, 0.0, 0.0), 1.0),
+        "both": ((2.0, 0.0, 0.0), 0.0),
+    }
+    for name, overrides in settings.items():
+        campaign = build_campaign(tiny_config(**overrides), tmp_path / name)
+        scales = []
+        for checked in (ranked, anti, None):
+            campaign._latest_held_out = lambda round_, checked=checked: checked
+            scales.append(campaign.spread_scale(3))
+        assert scales == pytest.approx(expected[name][0]), name
+        campaign._latest_held_out = lambda round_: anti
+        assert campaign.spread_scale(3, finetune=True) == expected[name][1], name
+        campaign.close()
+
+
 def test_spread_ranks_errors_known_answers():
     error = np.linspace(0.0, 0.9, 10)
     value = np.zeros(10)
