@@ -294,6 +294,12 @@ def optimize(
     if resume is not None:
         if not (resume / "config.toml").is_file():
             raise MolseikoError(f"{resume}: not a run directory (no config.toml)")
+        given = [config_file, objective, budget, batch_size, variant, alpha, beta, bonus]
+        if any(option is not None for option in [*given, model, seed, out]):
+            raise MolseikoError(
+                f"{resume} already has its settings (config.toml); only --device and "
+                "--scheduler apply when resuming"
+            )
         config = CampaignConfig.from_toml(
             resume / "config.toml", device=device, scheduler=scheduler
         )
@@ -328,6 +334,7 @@ def optimize(
             "a lab objective is measured outside molseiko: run rounds with "
             f"`molseiko propose {run_dir} --config ...` and `molseiko ingest`"
         )
+    _device(config.device)  # the config file's too: no GPU is a one-line error, not a traceback
     with build_campaign(config, run_dir) as campaign:
         _run_campaign(campaign, config, run_dir, len(batch_sizes(config)))
 
@@ -408,6 +415,7 @@ def propose(
         else:
             config = CampaignConfig.from_dict(table, **overrides)
         config.out = str(run_dir)
+    _device(config.device)
     with build_campaign(config, run_dir) as campaign:
         proposal = lab.propose(campaign, batch)
     if campaign.summaries:
@@ -476,7 +484,11 @@ def score(
     result = oracle(keys)
     tags = []
     for i in range(len(keys)):
-        tag = {"id": f"mol_{i:05d}", "input_smiles": smiles[i], oracle.name: result.values[i]}
+        # The oracle's own number under its name; a minimized one (SA, docking energy) also
+        # gets the higher-is-better score a campaign maximizes.
+        tag = {"id": f"mol_{i:05d}", "input_smiles": smiles[i], oracle.name: result.raw[i]}
+        if oracle.direction == "minimize":
+            tag[f"{oracle.name}_score"] = result.values[i]
         tag.update({name: column[i] for name, column in result.details.items()})
         tag["failure"] = result.failures[i] or ""
         tags.append(tag)
@@ -500,7 +512,7 @@ def _device(name: str) -> str:
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise MolseikoError(f"unknown device {name!r} (use cpu or cuda)")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MolseikoError("--device cuda requested but no CUDA GPU is visible to torch")
+        raise MolseikoError(f"device {name!r} requested but no CUDA GPU is visible to torch")
     return name
 
 

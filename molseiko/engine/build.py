@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +25,8 @@ DEFAULT_INFILL = 0.5
 (the rest is sampled fresh): 0.5 of the pool without crossover, 0.25 with the default's."""
 DEFAULT_CROSSOVER = 0.5
 """Share of those edits that splice two parents first, when the config leaves it at -1."""
+SAVED_KEYS = ("objective", "budget", "batch_size", "variant", "seed")
+"""Keys every saved config.toml has had since the first release."""
 LATER_KEYS = ("infill", "infill_crossover", "graph_crossover")
 """Settings added after campaigns were already being saved; a saved run without one did without."""
 
@@ -51,7 +55,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     policy = load_model(config.model or None, device=config.device)
     domain = get_domain(policy.tokenizer.domain, config.crossover_operators)  # fails early
     saved = run_dir / "config.toml"
-    previous = CampaignConfig.from_toml(saved) if saved.is_file() else None
+    previous = _saved_config(saved) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
         if not previous.crossover_operators and previous.graph_crossover > 0:
@@ -109,5 +113,24 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     campaign = Campaign(
         policy, oracle, config, run_dir, ensemble, acquisition_for(config), finetuner
     )
-    saved.write_text(config.to_toml())
+    text = config.to_toml()
+    if not saved.is_file() or saved.read_text() != text:  # atomic: a kill leaves old or new
+        tmp = saved.with_name(saved.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, saved)
     return campaign
+
+
+def _saved_config(path: Path) -> CampaignConfig:
+    """A run's saved settings; one without its core keys (cut short by a crash or an edit)
+    would read as defaults and continue another campaign on this ledger, so it is refused."""
+    try:
+        table = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise MolseikoError(f"{path}: invalid TOML ({err})") from None
+    missing = [key for key in SAVED_KEYS if key not in table]
+    if missing:
+        raise MolseikoError(
+            f"{path} lacks {', '.join(missing)}: restore the run's settings before resuming"
+        )
+    return CampaignConfig.from_toml(path)

@@ -198,7 +198,7 @@ class Campaign:
         # The ensemble is a function of the ledger: refit it as the last round left it, so the
         # next proposal ranks, reports spread and calibrates exactly as without the interruption.
         # A round proposed after that one is already on its way and refits when it learns.
-        if self.ledger.last_round() == self.completed:
+        if self.ledger.last_round() <= self.completed:  # < : the last round found nothing new
             self._fit_ensemble(self.completed)
 
     def _save(self) -> None:
@@ -323,6 +323,14 @@ class Campaign:
             raw = np.array([measured.get(s, math.nan) if s else math.nan for s in smiles])
             return self._standardizer()(raw)
 
+        if size < 2:  # one call left: a single path has no baseline to learn against
+            steps = self.config.denoising_steps
+            reward(self.policy.sample(size, steps, generator, template=self.template))
+            table = self.ledger.round_table(round_)
+            write_round(self.run_dir, round_, table, self.domain)
+            kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0
+            seconds = (0.0, time.perf_counter() - timer, 0.0, 0.0)
+            return self._finish_round(round_, table, pool_stats, kl, seconds)
         if self._optimizer is None:
             self._optimizer = self.finetuner.optimizer_for(self.policy)
         history = self.finetuner.run(
@@ -593,8 +601,9 @@ class Campaign:
         )
         self.summaries.append(summary)
         self.completed = round_
-        self._save()
+        # Metrics first: a kill between the two reruns the round, and a rerun rewrites them.
         write_metrics(self.run_dir, self.summaries)
+        self._save()
         return summary
 
     def report(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -115,6 +116,7 @@ class CampaignConfig:
     """Run directory; empty = runs/<objective>-<variant>-<seed>."""
 
     def __post_init__(self):
+        self._check_types()
         if self.variant not in VARIANTS:
             raise MolseikoError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
         if self.select not in ("sample", "ucb"):
@@ -165,6 +167,31 @@ class CampaignConfig:
             )
         if self.steps_per_update < 2:
             raise MolseikoError("steps_per_update must be at least 2")
+        negative = [key for key in ("alpha", "beta", "bonus") if getattr(self, key) < 0]
+        if negative:  # a negative KL weight rewards leaving the reference
+            raise MolseikoError(f"{', '.join(negative)} must be >= 0")
+        if self.finetune_lr <= 0 or self.ensemble_epochs < 1:
+            raise MolseikoError("finetune_lr must be > 0 and ensemble_epochs >= 1")
+        if self.seed < 0 or self.max_per_scaffold < 0 or self.oracle_chunk < 1:
+            raise MolseikoError("seed and max_per_scaffold must be >= 0, oracle_chunk >= 1")
+        if self.device not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
+            raise MolseikoError(f"unknown device {self.device!r} (use cpu, cuda or cuda:N)")
+
+    def _check_types(self) -> None:
+        """Each key has its field's type: TOML's 0.05 and "0.05" differ, and a quoted "false"
+        would otherwise switch a feature on. An integer may stand for a float (alpha = 1)."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, field.name, float(value))
+                continue
+            kind = {"bool": bool, "int": int, "float": float, "str": str}[field.type]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                noun = {"bool": "true or false", "int": "an integer", "float": "a number"}
+                raise MolseikoError(
+                    f"config key {field.name} must be {noun.get(field.type, 'a string')}, "
+                    f"not {value!r}"
+                )
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> CampaignConfig:

@@ -114,7 +114,7 @@ class PolicyGradientFinetuner:
         if config.beta > 0:
             references.append(_frozen(previous if previous is not None else policy))
             weights.append(config.beta)
-        optimizer = optimizer or self.optimizer_for(policy)
+        optimizer = optimizer or self.optimizer_for(policy, config.lr)
         # Cosine decay to 10%: large early steps, then settling instead of jittering at the end.
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
@@ -133,9 +133,9 @@ class PolicyGradientFinetuner:
                     old = policy.score(trajectory, references)
             kls = None
             for _ in range(config.ppo_epochs):
-                steps = self._choose_steps(trajectory.num_steps, generator)
+                steps = self._choose_steps(trajectory.num_steps, generator, config)
                 update_kls = self._update(
-                    policy, optimizer, trajectory, rewards, references, weights, steps, old
+                    policy, optimizer, trajectory, rewards, references, weights, steps, old, config
                 )
                 kls = update_kls if kls is None else kls
             schedule.step()
@@ -151,13 +151,17 @@ class PolicyGradientFinetuner:
         policy.eval()
         return history
 
-    def optimizer_for(self, policy: MaskedDiffusion) -> torch.optim.Optimizer:
+    def optimizer_for(
+        self, policy: MaskedDiffusion, lr: float | None = None
+    ) -> torch.optim.Optimizer:
         return torch.optim.Adam(
-            [p for p in policy.parameters() if p.requires_grad], lr=self.config.lr
+            [p for p in policy.parameters() if p.requires_grad], lr=lr or self.config.lr
         )
 
-    def _choose_steps(self, num_steps: int, generator: torch.Generator | None) -> list[int]:
-        wanted = self.config.steps_per_update
+    def _choose_steps(
+        self, num_steps: int, generator: torch.Generator | None, config: FinetuneConfig
+    ) -> list[int]:
+        wanted = config.steps_per_update
         if wanted is None or wanted >= num_steps:
             return list(range(num_steps))
         device = generator.device if generator is not None else "cpu"
@@ -165,10 +169,9 @@ class PolicyGradientFinetuner:
         return sorted(draw[:wanted].tolist())
 
     def _update(
-        self, policy, optimizer, trajectory, rewards, references, weights, steps, old
+        self, policy, optimizer, trajectory, rewards, references, weights, steps, old, config
     ) -> list[float]:
         """One gradient step on decision steps `steps`; returns the path KL estimates."""
-        config = self.config  # clip is not overridable per call
         num_steps = trajectory.num_steps
         # Scored in eval mode: with dropout the scored policy would differ from the sampler.
         policy.eval()

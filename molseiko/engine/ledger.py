@@ -100,10 +100,9 @@ class Ledger:
         return [key for (key,) in rows]
 
     def measurements(self) -> list[tuple[str, float, int]]:
-        """(key, value, round) of every measurement; value NaN for failures."""
-        rows = self.connection.execute(
-            "SELECT key, value, round FROM measurements ORDER BY measured_at, rowid"
-        )
+        """(key, value, round) of every measurement in the order recorded (rowid: a clock
+        set back between rounds cannot reorder them); value NaN for failures."""
+        rows = self.connection.execute("SELECT key, value, round FROM measurements ORDER BY rowid")
         return [(k, math.nan if v is None else v, r) for k, v, r in rows]
 
     def count_measured(self) -> int:

@@ -39,7 +39,8 @@ class RoundSummary:
     calibration: float
     """Spearman correlation of s_hat with |r_hat - value| over the batch (held-out data)."""
     kl_pretrained: float
-    """KL(p_k || p_pre) over whole paths after this round's fine-tuning."""
+    """KL(p_k || p_pre) over whole paths, estimated on the round's last fine-tuning batch (so
+    before that batch's own gradient step)."""
     seconds_sample: float
     seconds_measure: float
     seconds_fit: float

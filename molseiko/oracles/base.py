@@ -67,8 +67,13 @@ class Oracle(ABC):
                 f"oracle {self.name!r} returned {len(raw)} values and {len(failures)} failure "
                 f"reasons for {len(designs)} designs"
             )
+        # A reason is stored as text: a plugin's exception object must not cost a paid batch.
         failures = [
-            reason if reason is not None or np.isfinite(value) else "non-finite value"
+            str(reason)
+            if reason is not None
+            else None
+            if np.isfinite(value)
+            else "non-finite value"
             for value, reason in zip(raw, failures, strict=True)
         ]
         raw = np.where([reason is None for reason in failures], raw, np.nan)

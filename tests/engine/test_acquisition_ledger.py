@@ -1,4 +1,5 @@
 import math
+import re
 import sqlite3
 
 import numpy as np
@@ -59,6 +60,33 @@ def test_config_rejects_unknown_keys_and_variants(tmp_path):
     path.write_text(config.to_toml())
     assert CampaignConfig.from_toml(path) == config
     assert CampaignConfig.from_toml(path, budget=7, seed=None).budget == 7
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"alpha": "0.05"}, "alpha must be a number, not '0.05'"),  # quoted in the TOML
+        ({"budget": 500.0}, "budget must be an integer"),
+        ({"batch_size": True}, "batch_size must be an integer"),
+        ({"calibrate_spread": "false"}, "calibrate_spread must be true or false"),
+        ({"objective": 3}, "objective must be a string"),
+        ({"alpha": -1.0}, "alpha must be >= 0"),
+        ({"beta": -0.5, "bonus": -1.0}, "beta, bonus must be >= 0"),
+        ({"finetune_lr": 0.0}, "finetune_lr must be > 0"),
+        ({"seed": -1}, "seed and max_per_scaffold must be >= 0"),
+        ({"oracle_chunk": 0}, "seed and max_per_scaffold must be >= 0, oracle_chunk >= 1"),
+        ({"device": "gpu"}, "unknown device 'gpu'"),
+    ],
+)
+def test_config_rejects_values_of_the_wrong_type_or_range(setting, message):
+    with pytest.raises(MolseikoError, match=f"^(config key )?{re.escape(message)}"):
+        CampaignConfig.from_dict(setting)
+
+
+def test_config_takes_an_integer_for_a_number_and_cuda_devices():
+    config = CampaignConfig.from_dict({"alpha": 1, "device": "cuda:1"})
+    assert config.alpha == 1.0 and isinstance(config.alpha, float)
+    assert "alpha = 1.0" in config.to_toml()
 
 
 def test_ledger_records_once_and_survives_reopening(tmp_path):

@@ -204,6 +204,21 @@ def test_online_pg_pays_the_oracle_for_every_new_sample(tiny_config, tmp_path):
     assert not same_weights(campaign.policy, load_model(config.model))
 
 
+def test_online_pg_spends_a_last_single_call_without_an_update(tiny_config, tmp_path):
+    """budget % batch_size == 1: one path has no leave-one-out baseline, so the last round
+    measures one sample of the policy and leaves the policy as it was."""
+    config = tiny_config(variant="online_pg", budget=7, batch_size=3)
+    campaign = build_campaign(config, tmp_path / "run")
+    summaries = campaign.run()
+    assert len(summaries) == 3  # batches of 3, 3, 1
+    assert summaries[-1].calls - summaries[-2].calls <= 1
+    assert summaries[-1].kl_pretrained == summaries[-2].kl_pretrained  # no update
+    checkpoints = tmp_path / "run" / "checkpoints"
+    last, before = (load_model(checkpoints / f"policy_round_{r:02d}.pt") for r in (3, 2))
+    assert same_weights(last, before)
+    campaign.close()
+
+
 ALL_FAIL_ORACLE = """
 from molseiko.oracles.base import Oracle
 

@@ -3,6 +3,8 @@
 import math
 
 import pandas as pd
+import pytest
+import torch
 from rdkit import Chem
 from rdkit.Chem import QED
 from typer.testing import CliRunner
@@ -120,3 +122,53 @@ def test_progress_line_says_how_the_spread_compared_and_how_much_of_it_was_used(
     assert _spread_note(summary) == " (stretched x2.3)"
     first = RoundSummary(round=1, spread=nan, spread_factor=0.0, **fields)  # nothing predicted
     assert _spread_note(first) == ""
+
+
+def test_score_writes_the_measured_value_and_the_score_a_campaign_maximizes(tmp_path):
+    from molseiko.domains.properties import sa_score
+
+    source = tmp_path / "in.csv"
+    source.write_text("smiles\nCCO\n")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["score", str(source), "--objective", "sa", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    expected = round(sa_score(Chem.MolFromSmiles("CCO")), 4)
+    assert expected > 1  # SA runs from 1 (easy) to 10 (hard): the raw value, not its negation
+    assert table.sa[0] == expected and table.sa_score[0] == -expected
+    maximized = runner.invoke(app, ["score", str(source), "--objective", "qed", "--out", str(out)])
+    assert maximized.exit_code == 0 and "qed_score" not in pd.read_csv(out).columns
+
+
+def test_resume_refuses_settings_it_would_ignore(tiny_config, tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=10).to_toml())
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["optimize", str(config_file), "--out", str(out)]).exit_code == 0
+    for extra in (["--budget", "20"], [str(config_file)], ["--objective", "logp"]):
+        result = runner.invoke(app, ["optimize", *extra, "--resume", str(out)])
+        assert result.exit_code == 1 and "already has its settings" in result.output
+    assert "budget = 10" in (out / "config.toml").read_text()
+
+
+def test_a_cut_short_saved_config_is_refused_on_resume(tiny_config, tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=10).to_toml())
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["optimize", str(config_file), "--out", str(out)]).exit_code == 0
+    saved = out / "config.toml"
+    saved.write_text('objective = "qed"\nbudget = 5\n')  # read alone, the rest would be defaults
+    result = runner.invoke(app, ["optimize", "--resume", str(out)])
+    assert result.exit_code == 1 and "lacks batch_size, variant, seed" in result.output
+    saved.write_text("")
+    result = runner.invoke(app, ["optimize", "--resume", str(out)])
+    assert result.exit_code == 1 and "lacks objective" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_a_config_files_cuda_device_without_a_gpu_is_a_one_line_error(tiny_config, tmp_path):
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(tiny_config(budget=10, device="cuda").to_toml())
+    result = runner.invoke(app, ["optimize", str(config_file), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "no CUDA GPU" in result.output
+    assert not (tmp_path / "run").exists()

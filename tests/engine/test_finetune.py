@@ -92,3 +92,35 @@ def test_leave_one_out_baseline_and_cost_to_go_known_values():
     assert leave_one_out_baseline(values).flatten().tolist() == [4.0, 3.5, 1.5]
     costs = torch.tensor([[1.0, 2.0, 3.0]])
     assert cost_to_go(costs).tolist() == [[5.0, 3.0, 0.0]]
+
+
+def test_per_call_overrides_reach_the_update(toy):
+    """`run(..., steps_per_update=2, lr=...)` scores 2 decision steps per update and steps
+    with that learning rate, whatever the finetuner was built with."""
+    model, _, _, table = toy
+    policy = copy.deepcopy(model)
+    config = FinetuneConfig(alpha=1.0, iterations=2, batch_size=8, denoising_steps=STEPS)
+    scored = []
+    score = policy.score
+
+    def recording(trajectory, references, steps=None):
+        scored.append(None if steps is None else len(steps))
+        return score(trajectory, references, steps)
+
+    policy.score = recording
+    finetuner = PolicyGradientFinetuner(model, config)  # steps_per_update None: every step
+    finetuner.run(policy, reward_of(table), generator=torch.Generator().manual_seed(4))
+    assert scored == [STEPS + 1] * 2  # every step, the length draw included
+    scored.clear()
+    made = []
+    finetuner.optimizer_for = lambda policy, lr=None: (
+        made.append(lr) or torch.optim.SGD(policy.parameters(), lr=lr)
+    )
+    finetuner.run(
+        policy,
+        reward_of(table),
+        generator=torch.Generator().manual_seed(4),
+        steps_per_update=2,
+        lr=0.5,
+    )
+    assert scored == [2, 2] and made == [0.5]

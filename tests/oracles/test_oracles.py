@@ -182,3 +182,24 @@ def test_a_spec_that_refers_to_itself_is_one_line(tmp_path):
     with pytest.raises(MolseikoError, match=r"refers to itself \(a.toml -> b.toml -> a.toml\)"):
         resolve_objective(str(first))
     assert resolve_objective("qed")(["CCO"]).values[0] > 0  # the registry still works afterwards
+
+
+def test_a_failure_reason_that_is_not_text_is_stored_as_text(tmp_path):
+    """A plugin returning an exception object as the reason must not stop the ledger (SQLite
+    cannot store it) from recording a batch already paid for."""
+    from molseiko.engine.ledger import Ledger
+    from molseiko.oracles.base import Oracle
+
+    class Careless(Oracle):
+        name = "careless"
+
+        def measure(self, designs):
+            return [1.0, math.nan], [None, TimeoutError("docking timed out")]
+
+    result = Careless()(["CCO", "CCN"])
+    assert result.failures == [None, "docking timed out"]
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.propose(1, ["CCO", "CCN"], *[[math.nan] * 2] * 3, source=["sample"] * 2)
+    ledger.record(1, "careless", ["CCO", "CCN"], result)
+    assert [value for _, value, _ in ledger.measurements()][0] == 1.0
+    assert ledger.count_measured() == 2
