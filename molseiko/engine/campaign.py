@@ -527,11 +527,13 @@ class Campaign:
         return None
 
     def _measure(self, round_: int) -> None:
-        """Measure the round's unmeasured designs within the budget; commit before use."""
+        """Measure the round's unmeasured designs within the budget; commit before use, part
+        by part as the oracle hands them back (a kill loses only what was still running)."""
         keys = self.ledger.unmeasured(round_)
         keys = keys[: max(self.config.budget - self.ledger.count_measured(), 0)]
         if keys:
-            self.ledger.record(round_, self.oracle.name, keys, self.oracle(keys))
+            for positions, result in self.oracle.parts(keys):
+                self.ledger.record(round_, self.oracle.name, [keys[i] for i in positions], result)
 
     def _fit_ensemble(self, round_: int) -> None:
         if self.ensemble is None:

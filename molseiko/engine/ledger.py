@@ -49,16 +49,24 @@ class Ledger:
         source: Sequence[str | None] | None = None,
     ) -> None:
         """Record a round's batch, all or nothing. `source` says per design where it came from
-        (sample, crossover, edit, library); None: not known."""
+        (sample, crossover, edit, library); None: not known. A round proposed in several parts
+        (online_pg resumed mid-round) numbers each part after the last; a design proposed before
+        is skipped and takes no position."""
         now = time.time()
         source = [None] * len(keys) if source is None else source
         columns = zip(keys, r_hat, s_hat, acquisition, source, strict=True)
-        rows = [
-            (k, round_, i, now, _real(r), _real(s), _real(a), where)
-            for i, (k, r, s, a, where) in enumerate(columns)
-        ]
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")
+            known = {key for key in keys if self.is_known(key)}
+            (start,) = self.connection.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM designs WHERE round = ?", (round_,)
+            ).fetchone()
+            fresh = [column for column in columns if column[0] not in known]
+            fresh = list({column[0]: column for column in fresh}.values())  # first of repeats
+            rows = [
+                (k, round_, start + i, now, _real(r), _real(s), _real(a), where)
+                for i, (k, r, s, a, where) in enumerate(fresh)
+            ]
             self.connection.executemany(
                 "INSERT OR IGNORE INTO designs (key, round, position, proposed_at, r_hat, s_hat, "
                 "acquisition, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

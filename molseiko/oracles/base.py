@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,11 +61,23 @@ class Oracle(ABC):
                 f"oracle {self.name!r} failed on a batch of {len(designs)} designs "
                 f"({err.__class__.__name__}: {err}); nothing was recorded"
             ) from None
+        return self.result(raw, failures, len(designs))
+
+    def parts(self, designs: Sequence[str]) -> Iterator[tuple[list[int], OracleResult]]:
+        """The batch's results as they finish: (positions in `designs`, their result). Here one
+        part; an oracle whose designs finish at different times (worker pools, docking) yields
+        each as it comes, so a campaign records it at once and a kill loses only the designs
+        still running."""
+        designs = list(designs)
+        yield list(range(len(designs))), self(designs)
+
+    def result(self, raw, failures: Sequence, count: int) -> OracleResult:
+        """`measure`'s answer for `count` designs, checked, as an OracleResult."""
         raw = np.asarray(raw, dtype=float).reshape(-1)
-        if len(raw) != len(designs) or len(failures) != len(designs):
+        if len(raw) != count or len(failures) != count:
             raise MolseikoError(
                 f"oracle {self.name!r} returned {len(raw)} values and {len(failures)} failure "
-                f"reasons for {len(designs)} designs"
+                f"reasons for {count} designs"
             )
         # A reason is stored as text: a plugin's exception object must not cost a paid batch.
         failures = [
@@ -79,6 +91,22 @@ class Oracle(ABC):
         raw = np.where([reason is None for reason in failures], raw, np.nan)
         values = raw if self.direction == "maximize" else -raw
         return OracleResult(values, failures, raw)
+
+    def _streamed(self, parts: Iterator, count: int) -> Iterator[tuple[list[int], OracleResult]]:
+        """`parts` of (positions, raw, reasons) as checked results; an error after some parts
+        says how many designs were measured (and recorded) before it."""
+        done = 0
+        try:
+            for positions, raw, failures in parts:
+                yield positions, self.result(raw, failures, len(positions))
+                done += len(positions)
+        except MolseikoError:
+            raise
+        except Exception as err:
+            raise MolseikoError(
+                f"oracle {self.name!r} failed on a batch of {count} designs "
+                f"({err.__class__.__name__}: {err}) after {done} of them were measured"
+            ) from None
 
 
 class MoleculeOracle(Oracle):

@@ -109,24 +109,39 @@ class VinaOracle(Oracle):
         designs = list(designs)
         raw = np.full(len(designs), np.nan)
         failures: list[str | None] = [None] * len(designs)
+        for i, energy, reason in self._dock(designs):
+            raw[i], failures[i] = energy, reason
+        return raw, failures
+
+    def parts(self, designs: Sequence[str]):
+        """Each ligand as soon as it and those before it are docked (see `Oracle.parts`): a
+        kill mid-batch loses only the ligands still docking."""
+        designs = list(designs)
+        docked = (([i], [energy], [reason]) for i, energy, reason in self._dock(designs))
+        return self._streamed(docked, len(designs))
+
+    def _dock(self, designs: list[str]):
+        """(position, energy, failure reason) per ligand in the batch's order; the poses are
+        written once the whole batch is docked."""
         if not designs:
-            return raw, failures
+            return
+        raw = np.full(len(designs), np.nan)
+        poses: list[str | None] = [None] * len(designs)
         executor = self._executor or _TimeoutPool(self.workers, self.timeout)
         try:
             futures = [executor.submit(dock_one, self.target, s) for s in designs]
-            poses: list[str | None] = [None] * len(designs)
             self.seconds = []
             for i, future in enumerate(futures):
                 energy, reason, pose, seconds = self._collect(future)
-                raw[i], failures[i], poses[i] = energy, reason, pose
+                raw[i], poses[i] = energy, pose
                 if reason is None:
                     self.seconds.append(seconds)
+                yield i, energy, reason
         finally:
             if self._executor is None:
                 executor.shutdown()
         if self.poses is not None:
             self._write_poses(designs, raw, poses)
-        return raw, failures
 
     def for_worker(self) -> VinaOracle:
         """One ligand at a time: each chunk a worker gets runs in one child process (so the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -47,34 +47,47 @@ class ParallelOracle(Oracle):
 
     def measure(self, designs: Sequence[str]):
         designs = list(designs)
-        chunks = [designs[i : i + self.chunk_size] for i in range(0, len(designs), self.chunk_size)]
+        raw, failures = np.full(len(designs), np.nan), [None] * len(designs)
+        for positions, values, reasons in self._chunks(designs):
+            raw[positions] = values
+            for i, reason in zip(positions, reasons, strict=True):
+                failures[i] = reason
+        return raw, failures
+
+    def parts(self, designs: Sequence[str]):
+        """Each chunk as its worker finishes it (see `Oracle.parts`)."""
+        designs = list(designs)
+        return self._streamed(self._chunks(designs), len(designs))
+
+    def _chunks(self, designs: list[str]):
+        """(positions, raw values, reasons) per chunk, in the order the chunks finish. Chunks
+        whose worker failed come last: if every one failed, nothing is handed back at all."""
+        starts = range(0, len(designs), self.chunk_size)
+        chunks = [list(range(i, min(i + self.chunk_size, len(designs)))) for i in starts]
         if self.spec is None:
-            futures = [self.executor.submit(self.oracle.measure, chunk) for chunk in chunks]
+            submit = functools.partial(self.executor.submit, self.oracle.measure)
         else:
             poses = str(self.poses) if getattr(self, "poses", None) else None
-            futures = [
-                self.executor.submit(_measure_spec, self.spec, chunk, poses) for chunk in chunks
-            ]
-        raw, failures, lost = [], [], 0
-        for chunk, future in zip(chunks, futures, strict=True):
+            submit = functools.partial(self.executor.submit, _measure_spec, self.spec, poses=poses)
+        futures = {submit([designs[i] for i in chunk]): chunk for chunk in chunks}
+        lost = []
+        for future in as_completed(futures):
+            chunk = futures[future]
             try:
                 values, reasons = future.result()
                 values = np.asarray(values, float).reshape(-1)
                 if len(values) != len(chunk) or len(reasons) != len(chunk):
                     raise ValueError(f"{len(values)} values for {len(chunk)} designs")
             except Exception as err:  # one lost worker must not lose the other chunks
-                lost += 1
-                values = np.full(len(chunk), np.nan)
-                reasons = [f"{self.name}: worker failed ({err.__class__.__name__}: {err})"] * len(
-                    chunk
-                )
-            raw.append(values)
-            failures.extend(reasons)
-        if chunks and lost == len(chunks):
+                reason = f"{self.name}: worker failed ({err.__class__.__name__}: {err})"
+                lost.append((chunk, np.full(len(chunk), np.nan), [reason] * len(chunk)))
+                continue
+            yield chunk, values, list(reasons)
+        if lost and len(lost) == len(chunks):
             # Nothing came back at all: a broken setup (no workers, a spec the workers cannot
             # read), not bad designs. Stop before anything is recorded; the budget is kept.
-            raise MolseikoError(f"every worker failed on this batch ({failures[0]})")
-        return (np.concatenate(raw) if raw else np.zeros(0)), failures
+            raise MolseikoError(f"every worker failed on this batch ({lost[0][2][0]})")
+        yield from lost
 
 
 @functools.lru_cache(maxsize=8)
@@ -107,8 +120,12 @@ def parallel(spec: str, scheduler: str, chunk_size: int = 1) -> Oracle:
     if kind in ("processes", "threads"):
         try:
             workers = int(count)
+            if workers < 1:
+                raise ValueError
         except ValueError:
-            raise MolseikoError(f"scheduler {scheduler!r}: use {kind}:N with N workers") from None
+            raise MolseikoError(
+                f"scheduler {scheduler!r}: use {kind}:N with N >= 1 workers"
+            ) from None
         if kind == "threads":
             return ParallelOracle(oracle, ThreadPoolExecutor(workers), chunk_size, spec)
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))

@@ -108,6 +108,22 @@ def test_ledger_records_once_and_survives_reopening(tmp_path):
     assert table[1]["failure"] == "invalid SMILES" and table[0]["acquisition"] == 0.1
 
 
+def test_a_round_proposed_in_parts_numbers_each_part_after_the_last(tmp_path):
+    """online_pg resumed mid-round proposes its round again: positions go on from the last
+    one, and designs proposed before (or repeated) take none, so ids stay unique."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    nan = [math.nan] * 2
+    ledger.propose(2, ["CCO", "CCN"], nan, nan, nan)
+    ledger.propose(2, ["CCN", "CCC", "CCC"], *[[math.nan] * 3] * 3)
+    ledger.propose(3, ["CCCl"], [0.1], [0.0], [0.1])
+    positions = dict(ledger.connection.execute("SELECT key, position FROM designs WHERE round = 2"))
+    assert positions == {"CCO": 0, "CCN": 1, "CCC": 2}
+    assert [row["key"] for row in ledger.round_table(2)] == ["CCO", "CCN", "CCC"]
+    assert ledger.connection.execute(
+        "SELECT position FROM designs WHERE key = 'CCCl'"
+    ).fetchone() == (0,)
+
+
 def test_ledger_keeps_each_designs_source_and_opens_ledgers_written_before_it(tmp_path):
     """A ledger from before designs had a source (the old table, no column) gains the column on
     opening: its designs read back with source None, new ones with theirs."""

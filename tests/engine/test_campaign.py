@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -217,6 +218,42 @@ def test_online_pg_spends_a_last_single_call_without_an_update(tiny_config, tmp_
     last, before = (load_model(checkpoints / f"policy_round_{r:02d}.pt") for r in (3, 2))
     assert same_weights(last, before)
     campaign.close()
+
+
+def test_a_crash_mid_batch_keeps_the_parts_already_measured(tiny_config, tmp_path):
+    """The oracle hands back part of round 2, then the process dies: those measurements are
+    in the ledger, and the resumed run measures only the rest of the batch."""
+    config = tiny_config(budget=20, batch_size=10)
+    campaign = build_campaign(config, tmp_path / "run")
+    oracle = campaign.oracle
+    asked = []
+
+    def dying(designs):
+        designs = list(designs)
+        asked.append(designs)
+        parts = oracle.parts(designs)
+        if len(asked) == 2:  # round 2: hand back 4 designs, then die
+            yield [0, 1, 2, 3], oracle(designs[:4])
+            raise KeyboardInterrupt
+        yield from parts
+
+    campaign.oracle = SimpleNamespace(name=oracle.name, parts=dying)
+    with pytest.raises(KeyboardInterrupt):
+        campaign.run()
+    campaign.close()
+    ledger = Ledger(tmp_path / "run" / "ledger.sqlite")
+    assert ledger.count_measured() == 14 and len(ledger.unmeasured(2)) == 6
+    ledger.close()
+    resumed = build_campaign(config, tmp_path / "run")
+    remeasured = []
+    resumed.oracle = SimpleNamespace(
+        name=oracle.name,
+        parts=lambda designs: remeasured.append(list(designs)) or oracle.parts(designs),
+    )
+    resumed.run()
+    assert remeasured == [asked[1][4:]]  # the 6 designs still unmeasured, nothing twice
+    assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
+    resumed.close()
 
 
 ALL_FAIL_ORACLE = """

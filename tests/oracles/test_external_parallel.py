@@ -144,3 +144,39 @@ def test_a_batch_where_every_worker_failed_records_nothing():
     oracle = ParallelOracle(base, ThreadPoolExecutor(1), chunk_size=5)
     with pytest.raises(MolseikoError, match="every worker failed on this batch"):
         oracle(["boom", "CCO"])
+
+
+def test_parts_come_as_chunks_finish_and_lost_chunks_last():
+    """A campaign records each part as it comes: a slow chunk does not hold back the others,
+    and a lost worker's chunk comes last (so a batch where every worker failed hands back
+    nothing at all)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from molseiko.errors import MolseikoError
+
+    release = threading.Event()
+
+    class Slow:
+        def measure(self, designs):
+            if "CCCC" in designs:
+                release.wait(10)  # the first chunk finishes only after the second is seen
+            return Flaky().measure(designs)
+
+    base = resolve_objective("qed")
+    base.measure = Slow().measure
+    oracle = ParallelOracle(base, ThreadPoolExecutor(3), chunk_size=2)
+    designs = ["CCO", "CCCC", "boom", "C", "CCOC"]  # chunks: [0, 1] slow, [2, 3] lost, [4]
+    parts = oracle.parts(designs)
+    positions, first = next(parts)
+    assert positions == [4] and first.values.tolist() == [4.0]
+    release.set()
+    rest = list(parts)
+    assert [p for p, _ in rest] == [[0, 1], [2, 3]]
+    assert rest[0][1].values.tolist() == [3.0, 4.0]
+    assert rest[1][1].failures[0].endswith("worker failed (RuntimeError: worker lost)")
+    whole = oracle(designs)  # measure gathers the same parts back into the batch's order
+    assert whole.values[[0, 1, 4]].tolist() == [3.0, 4.0, 4.0] and np.isnan(whole.values[2])
+    all_lost = ParallelOracle(base, ThreadPoolExecutor(1), chunk_size=1)
+    with pytest.raises(MolseikoError, match="every worker failed"):
+        next(all_lost.parts(["boom"]))
