@@ -108,9 +108,13 @@ class Ledger:
         return [key for (key,) in rows]
 
     def measurements(self) -> list[tuple[str, float, int]]:
-        """(key, value, round) of every measurement in the order recorded (rowid: a clock
-        set back between rounds cannot reorder them); value NaN for failures."""
-        rows = self.connection.execute("SELECT key, value, round FROM measurements ORDER BY rowid")
+        """(key, value, round) of every measurement, in the order its designs were proposed
+        (round, then place in the batch): the same whichever worker finished first or however
+        the clock was set, so a reward model fit on them is too. Value NaN for failures."""
+        rows = self.connection.execute(
+            "SELECT m.key, m.value, m.round FROM measurements m LEFT JOIN designs d "
+            "ON d.key = m.key ORDER BY COALESCE(d.round, m.round), d.position, m.rowid"
+        )
         return [(k, math.nan if v is None else v, r) for k, v, r in rows]
 
     def count_measured(self) -> int:

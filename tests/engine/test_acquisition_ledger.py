@@ -122,6 +122,11 @@ def test_a_round_proposed_in_parts_numbers_each_part_after_the_last(tmp_path):
     assert ledger.connection.execute(
         "SELECT position FROM designs WHERE key = 'CCCl'"
     ).fetchone() == (0,)
+    # Parts recorded as workers finish come back in batch order (then the next round).
+    one = OracleResult(np.array([1.0]), [None], np.array([1.0]))
+    for key in ("CCCl", "CCC", "CCO", "CCN"):
+        ledger.record(3 if key == "CCCl" else 2, "qed", [key], one)
+    assert [key for key, _, _ in ledger.measurements()] == ["CCO", "CCN", "CCC", "CCCl"]
 
 
 def test_ledger_keeps_each_designs_source_and_opens_ledgers_written_before_it(tmp_path):
