@@ -48,7 +48,9 @@ class CampaignConfig:
     README)."""
     gate_finetune: bool = True
     """With `gate_bonus`, gate the fine-tuning's reward too; false gates only the choice of
-    batches, and the policy is always fine-tuned towards the optimistic reward."""
+    batches, and the policy is always fine-tuned towards the optimistic reward (against the
+    ungated bonus: +0.003 AUC top-10 on osimertinib_mpo, -0.004 on ranolazine_mpo; 5 seeds,
+    README)."""
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
