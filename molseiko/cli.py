@@ -509,10 +509,13 @@ def oracles():
 def _device(name: str) -> str:
     import torch
 
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise MolseikoError(f"unknown device {name!r} (use cpu or cuda)")
+    from molseiko.engine.config import check_device
+
+    check_device(name)
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MolseikoError(f"device {name!r} requested but no CUDA GPU is visible to torch")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise MolseikoError("device 'mps' requested but torch sees no Apple GPU")
     return name
 
 

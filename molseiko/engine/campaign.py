@@ -532,8 +532,14 @@ class Campaign:
         keys = self.ledger.unmeasured(round_)
         keys = keys[: max(self.config.budget - self.ledger.count_measured(), 0)]
         if keys:
+            covered = 0
             for positions, result in self.oracle.parts(keys):
                 self.ledger.record(round_, self.oracle.name, [keys[i] for i in positions], result)
+                covered += len(positions)
+            if covered != len(keys):  # a plugin's parts that skip designs would leave them
+                raise MolseikoError(  # unmeasured without a word
+                    f"oracle {self.oracle.name!r} handed back {covered} of {len(keys)} designs"
+                )
 
     def _fit_ensemble(self, round_: int) -> None:
         if self.ensemble is None:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 from molseiko.errors import MolseikoError
 
 VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained", "online_pg")
 CROSSOVER_OPERATORS = ("acyclic", "graph_ga")
+
+
+def check_device(name: str) -> str:
+    """`name` if torch could mean it (cpu, cuda, cuda:N, mps); whether this machine has it is
+    checked where the model is placed."""
+    if name not in ("cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", name):
+        raise MolseikoError(f"unknown device {name!r} (use cpu, cuda, cuda:N or mps)")
+    return name
 
 
 @dataclass
@@ -169,26 +180,30 @@ class CampaignConfig:
             )
         if self.steps_per_update < 2:
             raise MolseikoError("steps_per_update must be at least 2")
-        negative = [key for key in ("alpha", "beta", "bonus") if getattr(self, key) < 0]
-        if negative:  # a negative KL weight rewards leaving the reference
-            raise MolseikoError(f"{', '.join(negative)} must be >= 0")
+        negative = [key for key in ("alpha", "beta") if getattr(self, key) < 0]
+        if negative:  # a KL weight below 0 rewards leaving the reference (a bonus may: c < 0
+            raise MolseikoError(f"{', '.join(negative)} must be >= 0")  # is a lower bound)
         if self.finetune_lr <= 0 or self.ensemble_epochs < 1:
             raise MolseikoError("finetune_lr must be > 0 and ensemble_epochs >= 1")
-        if self.seed < 0 or self.max_per_scaffold < 0 or self.oracle_chunk < 1:
-            raise MolseikoError("seed and max_per_scaffold must be >= 0, oracle_chunk >= 1")
-        if self.device not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
-            raise MolseikoError(f"unknown device {self.device!r} (use cpu, cuda or cuda:N)")
+        if self.seed < 0:  # numpy's seed sequences take no negative entropy
+            raise MolseikoError("seed must be >= 0")
+        check_device(self.device)
 
     def _check_types(self) -> None:
         """Each key has its field's type: TOML's 0.05 and "0.05" differ, and a quoted "false"
-        would otherwise switch a feature on. An integer may stand for a float (alpha = 1)."""
+        would otherwise switch a feature on. An integer may stand for a number (alpha = 1), 0 or
+        1 for false or true (as earlier versions saved some flags), and numpy scalars for
+        Python's own (so the saved config.toml stays TOML)."""
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+            if field.type == "float" and number:
                 setattr(self, field.name, float(value))
-                continue
-            kind = {"bool": bool, "int": int, "float": float, "str": str}[field.type]
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            elif field.type == "int" and number and isinstance(value, numbers.Integral):
+                setattr(self, field.name, int(value))
+            elif field.type == "bool" and (isinstance(value, bool | np.bool_) or value in (0, 1)):
+                setattr(self, field.name, bool(value))
+            elif field.type != "str" or not isinstance(value, str):
                 noun = {"bool": "true or false", "int": "an integer", "float": "a number"}
                 raise MolseikoError(
                     f"config key {field.name} must be {noun.get(field.type, 'a string')}, "
@@ -204,7 +219,10 @@ class CampaignConfig:
             raise MolseikoError(f"{path}: no such config file") from None
         except tomllib.TOMLDecodeError as err:
             raise MolseikoError(f"{path}: invalid TOML ({err})") from None
-        return cls.from_dict(table, **overrides)
+        try:
+            return cls.from_dict(table, **overrides)
+        except MolseikoError as err:
+            raise MolseikoError(f"{path}: {err}") from None
 
     @classmethod
     def from_dict(cls, table: dict, **overrides) -> CampaignConfig:

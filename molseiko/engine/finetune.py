@@ -106,7 +106,8 @@ class PolicyGradientFinetuner:
         With a `template`, paths keep its pinned positions (they are never a decision).
 
         `optimizer` carries Adam's state across calls (online policy gradient takes one step
-        per round); keyword `overrides` replace config fields for this call only.
+        per round); keyword `overrides` replace config fields for this call only (`lr` only where
+        no `optimizer` is given: a given one keeps its own).
         """
         config = replace(self.config, **overrides)
         # A reference with zero weight costs a forward pass per step and changes nothing: skip it.

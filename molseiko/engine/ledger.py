@@ -61,8 +61,11 @@ class Ledger:
             (start,) = self.connection.execute(
                 "SELECT COALESCE(MAX(position) + 1, 0) FROM designs WHERE round = ?", (round_,)
             ).fetchone()
-            fresh = [column for column in columns if column[0] not in known]
-            fresh = list({column[0]: column for column in fresh}.values())  # first of repeats
+            fresh = []
+            for column in columns:  # the first of repeats
+                if column[0] not in known:
+                    known.add(column[0])
+                    fresh.append(column)
             rows = [
                 (k, round_, start + i, now, _real(r), _real(s), _real(a), where)
                 for i, (k, r, s, a, where) in enumerate(fresh)

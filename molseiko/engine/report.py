@@ -101,7 +101,8 @@ def _round(value):
 
 
 def plot_campaign(run_dir: Path, values_in_order: list[float], rounds: list[int]) -> None:
-    """progress.png (best and top-10 mean vs oracle calls) and rounds.png (per-round values)."""
+    """progress.png (best and top-10 mean vs oracle calls, in the order the designs were
+    proposed; a lab's late results count in their own round) and rounds.png (per-round values)."""
     import matplotlib
 
     matplotlib.use("Agg")

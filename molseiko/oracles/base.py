@@ -61,7 +61,7 @@ class Oracle(ABC):
                 f"oracle {self.name!r} failed on a batch of {len(designs)} designs "
                 f"({err.__class__.__name__}: {err}); nothing was recorded"
             ) from None
-        return self.result(raw, failures, len(designs))
+        return self._checked(raw, failures, len(designs))
 
     def parts(self, designs: Sequence[str]) -> Iterator[tuple[list[int], OracleResult]]:
         """The batch's results as they finish: (positions in `designs`, their result). Here one
@@ -71,7 +71,7 @@ class Oracle(ABC):
         designs = list(designs)
         yield list(range(len(designs))), self(designs)
 
-    def result(self, raw, failures: Sequence, count: int) -> OracleResult:
+    def _checked(self, raw, failures: Sequence, count: int) -> OracleResult:
         """`measure`'s answer for `count` designs, checked, as an OracleResult."""
         raw = np.asarray(raw, dtype=float).reshape(-1)
         if len(raw) != count or len(failures) != count:
@@ -98,7 +98,7 @@ class Oracle(ABC):
         done = 0
         try:
             for positions, raw, failures in parts:
-                yield positions, self.result(raw, failures, len(positions))
+                yield positions, self._checked(raw, failures, len(positions))
                 done += len(positions)
         except MolseikoError:
             raise

@@ -71,10 +71,11 @@ def test_config_rejects_unknown_keys_and_variants(tmp_path):
         ({"calibrate_spread": "false"}, "calibrate_spread must be true or false"),
         ({"objective": 3}, "objective must be a string"),
         ({"alpha": -1.0}, "alpha must be >= 0"),
-        ({"beta": -0.5, "bonus": -1.0}, "beta, bonus must be >= 0"),
+        ({"alpha": -0.5, "beta": -1.0}, "alpha, beta must be >= 0"),
         ({"finetune_lr": 0.0}, "finetune_lr must be > 0"),
-        ({"seed": -1}, "seed and max_per_scaffold must be >= 0"),
-        ({"oracle_chunk": 0}, "seed and max_per_scaffold must be >= 0, oracle_chunk >= 1"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"gate_bonus": 2}, "gate_bonus must be true or false"),
+        ({"ensemble_size": np.float64(5.0)}, "ensemble_size must be an integer"),
         ({"device": "gpu"}, "unknown device 'gpu'"),
     ],
 )
@@ -83,10 +84,29 @@ def test_config_rejects_values_of_the_wrong_type_or_range(setting, message):
         CampaignConfig.from_dict(setting)
 
 
-def test_config_takes_an_integer_for_a_number_and_cuda_devices():
-    config = CampaignConfig.from_dict({"alpha": 1, "device": "cuda:1"})
-    assert config.alpha == 1.0 and isinstance(config.alpha, float)
-    assert "alpha = 1.0" in config.to_toml()
+def test_config_takes_what_earlier_versions_saved_and_numpy_scalars(tmp_path):
+    """An integer for a number, 0 / 1 for a flag, numpy scalars (a sweep's np.linspace), a
+    lower-confidence-bound bonus, mps: all become plain values, and config.toml reads back."""
+    setting = {
+        "alpha": 1,
+        "beta": np.linspace(0.0, 0.1, 3)[1],
+        "budget": np.int64(40),
+        "calibrate_spread": 0,
+        "gate_bonus": np.bool_(True),
+        "bonus": -1.0,
+        "device": "mps",
+    }
+    config = CampaignConfig.from_dict(setting)
+    assert type(config.alpha) is float and type(config.beta) is float and config.beta == 0.05
+    assert type(config.budget) is int and config.calibrate_spread is False
+    assert config.gate_bonus is True and config.bonus == -1.0
+    path = tmp_path / "c.toml"
+    path.write_text(config.to_toml())
+    assert CampaignConfig.from_toml(path) == config
+    assert CampaignConfig.from_dict({"device": "cuda:1"}).device == "cuda:1"
+    path.write_text('alpha = "0.05"\n')
+    with pytest.raises(MolseikoError, match=f"^{re.escape(str(path))}: config key alpha"):
+        CampaignConfig.from_toml(path)  # the file is named
 
 
 def test_ledger_records_once_and_survives_reopening(tmp_path):
@@ -122,6 +142,8 @@ def test_a_round_proposed_in_parts_numbers_each_part_after_the_last(tmp_path):
     assert ledger.connection.execute(
         "SELECT position FROM designs WHERE key = 'CCCl'"
     ).fetchone() == (0,)
+    ledger.propose(4, ["CO", "CO"], [0.1, 0.9], [0.0, 0.0], [0.1, 0.9])  # the first one counts
+    assert [(row["key"], row["r_hat"]) for row in ledger.round_table(4)] == [("CO", 0.1)]
     # Parts recorded as workers finish come back in batch order (then the next round).
     one = OracleResult(np.array([1.0]), [None], np.array([1.0]))
     for key in ("CCCl", "CCC", "CCO", "CCN"):

@@ -212,7 +212,7 @@ def test_online_pg_spends_a_last_single_call_without_an_update(tiny_config, tmp_
     campaign = build_campaign(config, tmp_path / "run")
     summaries = campaign.run()
     assert len(summaries) == 3  # batches of 3, 3, 1
-    assert summaries[-1].calls - summaries[-2].calls <= 1
+    assert summaries[-1].calls - summaries[-2].calls == 1
     assert summaries[-1].kl_pretrained == summaries[-2].kl_pretrained  # no update
     checkpoints = tmp_path / "run" / "checkpoints"
     last, before = (load_model(checkpoints / f"policy_round_{r:02d}.pt") for r in (3, 2))
@@ -254,6 +254,20 @@ def test_a_crash_mid_batch_keeps_the_parts_already_measured(tiny_config, tmp_pat
     assert remeasured == [asked[1][4:]]  # the 6 designs still unmeasured, nothing twice
     assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
     resumed.close()
+
+
+def test_parts_that_skip_designs_are_an_error_not_a_silent_gap(tiny_config, tmp_path):
+    campaign = build_campaign(tiny_config(budget=10), tmp_path / "run")
+    oracle = campaign.oracle
+
+    def skipping(designs):
+        yield [0, 1], oracle(list(designs)[:2])
+
+    campaign.oracle = SimpleNamespace(name=oracle.name, parts=skipping)
+    with pytest.raises(MolseikoError, match="handed back 2 of 10 designs"):
+        campaign.run()
+    campaign.close()
+    assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 2  # kept
 
 
 ALL_FAIL_ORACLE = """
