@@ -334,7 +334,6 @@ def optimize(
             "a lab objective is measured outside molseiko: run rounds with "
             f"`molseiko propose {run_dir} --config ...` and `molseiko ingest`"
         )
-    _device(config.device)  # the config file's too: no GPU is a one-line error, not a traceback
     with build_campaign(config, run_dir) as campaign:
         _run_campaign(campaign, config, run_dir, len(batch_sizes(config)))
 
@@ -415,7 +414,6 @@ def propose(
         else:
             config = CampaignConfig.from_dict(table, **overrides)
         config.out = str(run_dir)
-    _device(config.device)
     with build_campaign(config, run_dir) as campaign:
         proposal = lab.propose(campaign, batch)
     if campaign.summaries:
@@ -507,16 +505,9 @@ def oracles():
 
 
 def _device(name: str) -> str:
-    import torch
-
     from molseiko.engine.config import check_device
 
-    check_device(name)
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MolseikoError(f"device {name!r} requested but no CUDA GPU is visible to torch")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise MolseikoError("device 'mps' requested but torch sees no Apple GPU")
-    return name
+    return check_device(name, available=True)
 
 
 if __name__ == "__main__":

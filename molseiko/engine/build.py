@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from molseiko.diffusion.checkpoint import load_model
 from molseiko.domains.base import DEFAULT_OPERATORS, get_domain
 from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
 from molseiko.engine.campaign import Campaign
-from molseiko.engine.config import CampaignConfig
+from molseiko.engine.config import CampaignConfig, check_device
 from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
 from molseiko.errors import MolseikoError
 from molseiko.oracles.parallel import parallel
@@ -26,7 +25,8 @@ DEFAULT_INFILL = 0.5
 DEFAULT_CROSSOVER = 0.5
 """Share of those edits that splice two parents first, when the config leaves it at -1."""
 SAVED_KEYS = ("objective", "budget", "batch_size", "variant", "seed")
-"""Keys every saved config.toml has had since the first release."""
+"""Keys every saved config.toml has had since the first release: one without them was cut short
+(a crash, an edit) and would continue another campaign on this ledger."""
 LATER_KEYS = ("infill", "infill_crossover", "graph_crossover")
 """Settings added after campaigns were already being saved; a saved run without one did without."""
 
@@ -51,11 +51,12 @@ def acquisition_for(config: CampaignConfig):
 def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) -> Campaign:
     """All the parts of a campaign from its settings; writes the resolved config.toml."""
     run_dir = Path(run_dir or config.out or default_run_dir(config))
+    check_device(config.device, available=True)  # whichever way the device came (file, flag)
     oracle = parallel(config.objective, config.scheduler, config.oracle_chunk)
     policy = load_model(config.model or None, device=config.device)
     domain = get_domain(policy.tokenizer.domain, config.crossover_operators)  # fails early
     saved = run_dir / "config.toml"
-    previous = _saved_config(saved) if saved.is_file() else None
+    previous = CampaignConfig.from_toml(saved, SAVED_KEYS) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
         if not previous.crossover_operators and previous.graph_crossover > 0:
@@ -119,18 +120,3 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         tmp.write_text(text)
         os.replace(tmp, saved)
     return campaign
-
-
-def _saved_config(path: Path) -> CampaignConfig:
-    """A run's saved settings; one without its core keys (cut short by a crash or an edit)
-    would read as defaults and continue another campaign on this ledger, so it is refused."""
-    try:
-        table = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise MolseikoError(f"{path}: invalid TOML ({err})") from None
-    missing = [key for key in SAVED_KEYS if key not in table]
-    if missing:
-        raise MolseikoError(
-            f"{path} lacks {', '.join(missing)}: restore the run's settings before resuming"
-        )
-    return CampaignConfig.from_toml(path)

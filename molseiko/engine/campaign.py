@@ -293,9 +293,9 @@ class Campaign:
         timer = time.perf_counter()
         size = min(size, self.config.budget - self.ledger.count_measured())
         pool_stats = {"validity": math.nan, "uniqueness": math.nan, "novelty": math.nan}
+        kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0  # unless it updates
         if size <= 0:  # resumed after the last measurement but before the checkpoint
             table = self.ledger.round_table(round_)
-            kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0
             return self._finish_round(round_, table, pool_stats, kl, (0.0, 0.0, 0.0, 0.0))
         if round_ == 1 and self.config.first_batch:
             # The library's batch is measured, but it is not the policy's samples: no update.
@@ -326,28 +326,25 @@ class Campaign:
         if size < 2:  # one call left: a single path has no baseline to learn against
             steps = self.config.denoising_steps
             reward(self.policy.sample(size, steps, generator, template=self.template))
-            table = self.ledger.round_table(round_)
-            write_round(self.run_dir, round_, table, self.domain)
-            kl = self.summaries[-1].kl_pretrained if self.summaries else 0.0
-            seconds = (0.0, time.perf_counter() - timer, 0.0, 0.0)
-            return self._finish_round(round_, table, pool_stats, kl, seconds)
-        if self._optimizer is None:
-            self._optimizer = self.finetuner.optimizer_for(self.policy)
-        history = self.finetuner.run(
-            self.policy,
-            reward,
-            None,
-            generator,
-            optimizer=self._optimizer,
-            template=self.template,
-            iterations=1,
-            batch_size=size,
-        )
+        else:
+            if self._optimizer is None:
+                self._optimizer = self.finetuner.optimizer_for(self.policy)
+            history = self.finetuner.run(
+                self.policy,
+                reward,
+                None,
+                generator,
+                optimizer=self._optimizer,
+                template=self.template,
+                iterations=1,
+                batch_size=size,
+            )
+            kl = history[-1].kl_pretrained
         table = self.ledger.round_table(round_)
         write_round(self.run_dir, round_, table, self.domain)
         # Sampling, measuring and the update interleave here; the round's time counts as measuring.
         seconds = (0.0, time.perf_counter() - timer, 0.0, 0.0)
-        return self._finish_round(round_, table, pool_stats, history[-1].kl_pretrained, seconds)
+        return self._finish_round(round_, table, pool_stats, kl, seconds)
 
     def _propose(self, round_: int, size: int, generator: torch.Generator) -> dict:
         """Sample a pool, keep valid new designs, select the batch and record it in the ledger.

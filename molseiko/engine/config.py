@@ -16,11 +16,18 @@ VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretraine
 CROSSOVER_OPERATORS = ("acyclic", "graph_ga")
 
 
-def check_device(name: str) -> str:
-    """`name` if torch could mean it (cpu, cuda, cuda:N, mps); whether this machine has it is
-    checked where the model is placed."""
+def check_device(name: str, available: bool = False) -> str:
+    """`name` if torch could mean it (cpu, cuda, cuda:N, mps); with `available`, only if this
+    machine has it (a one-line error, not torch's traceback, when it does not)."""
     if name not in ("cpu", "cuda", "mps") and not re.fullmatch(r"cuda:\d+", name):
         raise MolseikoError(f"unknown device {name!r} (use cpu, cuda, cuda:N or mps)")
+    if available:
+        import torch
+
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise MolseikoError(f"device {name!r} requested but no CUDA GPU is visible to torch")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise MolseikoError("device 'mps' requested but torch sees no Apple GPU")
     return name
 
 
@@ -211,14 +218,23 @@ class CampaignConfig:
                 )
 
     @classmethod
-    def from_toml(cls, path: str | Path, **overrides) -> CampaignConfig:
-        """Settings from a TOML file; keyword overrides (CLI flags) win when not None."""
+    def from_toml(
+        cls, path: str | Path, required: tuple[str, ...] = (), **overrides
+    ) -> CampaignConfig:
+        """Settings from a TOML file; keyword overrides (CLI flags) win when not None. A file
+        lacking a `required` key is refused (a run's saved config cut short would otherwise
+        read as defaults)."""
         try:
             table = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise MolseikoError(f"{path}: no such config file") from None
         except tomllib.TOMLDecodeError as err:
             raise MolseikoError(f"{path}: invalid TOML ({err})") from None
+        missing = [key for key in required if key not in table]
+        if missing:
+            raise MolseikoError(
+                f"{path} lacks {', '.join(missing)}: restore the run's settings before resuming"
+            )
         try:
             return cls.from_dict(table, **overrides)
         except MolseikoError as err:

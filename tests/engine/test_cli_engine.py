@@ -10,6 +10,8 @@ from rdkit.Chem import QED
 from typer.testing import CliRunner
 
 from molseiko.cli import app
+from molseiko.engine.build import build_campaign
+from molseiko.errors import MolseikoError
 
 runner = CliRunner()
 
@@ -173,3 +175,6 @@ def test_a_config_files_cuda_device_without_a_gpu_is_a_one_line_error(tiny_confi
     result = runner.invoke(app, ["optimize", str(config_file), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1 and "no CUDA GPU" in result.output
     assert not (tmp_path / "run").exists()
+    with pytest.raises(MolseikoError, match="no CUDA GPU"):  # a notebook's build_campaign too
+        build_campaign(tiny_config(budget=10, device="cuda:0"), tmp_path / "notebook")
+    assert not (tmp_path / "notebook").exists()

@@ -98,3 +98,29 @@ def test_scheduled_docking_runs_one_ligand_per_worker_and_keeps_poses(tmp_path):
     assert result.failures[2] == "invalid SMILES"
     poses = [m for f in (tmp_path / "poses").glob("*.sdf") for m in Chem.SDMolSupplier(str(f))]
     assert sorted(m.GetProp("smiles") for m in poses) == sorted(ligands[:2])
+
+
+def test_parts_hand_back_each_ligand_once_it_and_those_before_it_are_docked(monkeypatch):
+    """A campaign records each docked ligand at once: the first comes back while the second is
+    still docking, with its energy as measured (raw) and negated (values: lower is better)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from molseiko.oracles import docking
+
+    release = threading.Event()
+
+    def fake_dock(target, smiles):
+        if smiles == "CCCC":
+            assert release.wait(10)
+        return -float(len(smiles)), None, None, 0.5
+
+    monkeypatch.setattr(docking, "dock_one", fake_dock)
+    oracle = VinaOracle(small_target(), executor=ThreadPoolExecutor(2), timeout=30)
+    parts = oracle.parts(["CCO", "CCCC"])
+    positions, first = next(parts)  # CCCC is still waiting for `release`
+    assert positions == [0] and first.raw.tolist() == [-3.0] and first.values.tolist() == [3.0]
+    release.set()
+    positions, second = next(parts)
+    assert positions == [1] and second.raw.tolist() == [-4.0]
+    assert next(parts, None) is None and oracle.seconds == [0.5, 0.5]
