@@ -424,6 +424,50 @@ def test_resume_refits_the_ensemble_from_the_ledger(tiny_config, tmp_path):
     assert np.allclose(prediction.members, first.ensemble.predict(["CCO"]).members)
 
 
+def test_resume_after_a_round_that_found_nothing_new_still_refits_the_ensemble(
+    tiny_config, tmp_path
+):
+    """A collapsed policy can finish a round with no new design to propose; the ledger's last
+    round is then older than the last completed one, and the resumed run must still rank."""
+    config = tiny_config(budget=30)
+    first = build_campaign(config, tmp_path / "run")
+    first.run_round(1, 10, last=False)
+    first.draw_pool = lambda *args: []  # round 2: nothing new to propose
+    first.run_round(2, 10, last=False)
+    assert first.completed == 2 and first.ledger.last_round() == 1
+    first.close()
+    resumed = build_campaign(config, tmp_path / "run")
+    assert resumed.completed == 2 and resumed.ensemble.models  # ready to rank round 3
+    resumed.close()
+
+
+def test_a_kill_while_writing_the_last_rounds_metrics_loses_no_row(
+    tiny_config, tmp_path, monkeypatch
+):
+    """metrics.csv is written before the round counts as done, so a kill in between reruns
+    the round (from the ledger: no oracle call) and the resumed run writes every row."""
+    from molseiko.engine import campaign as campaign_module
+
+    config = tiny_config(budget=20)
+    first = build_campaign(config, tmp_path / "run")
+    write_metrics = campaign_module.write_metrics
+
+    def dying(run_dir, summaries):
+        if len(summaries) == 2:
+            raise KeyboardInterrupt
+        write_metrics(run_dir, summaries)
+
+    monkeypatch.setattr(campaign_module, "write_metrics", dying)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    first.close()
+    monkeypatch.setattr(campaign_module, "write_metrics", write_metrics)
+    resumed = build_campaign(config, tmp_path / "run")
+    resumed.run()
+    resumed.close()
+    assert pd.read_csv(tmp_path / "run" / "metrics.csv")["round"].tolist() == [1, 2]
+
+
 def test_infill_edits_the_best_measured_designs_into_the_pool(tiny_config, tmp_path):
     """With infill = 1 the whole pool after round 1 is edits: the engine hands the policy the best
     finite measurements, asks for pool x infill children, and proposes only from them."""
