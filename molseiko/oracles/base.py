@@ -80,12 +80,9 @@ class Oracle(ABC):
                 f"reasons for {count} designs"
             )
         # A reason is stored as text: a plugin's exception object must not cost a paid batch.
+        failures = [None if reason is None else str(reason) for reason in failures]
         failures = [
-            str(reason)
-            if reason is not None
-            else None
-            if np.isfinite(value)
-            else "non-finite value"
+            "non-finite value" if reason is None and not np.isfinite(value) else reason
             for value, reason in zip(raw, failures, strict=True)
         ]
         raw = np.where([reason is None for reason in failures], raw, np.nan)

@@ -86,7 +86,8 @@ class ParallelOracle(Oracle):
         if lost and len(lost) == len(chunks):
             # Nothing came back at all: a broken setup (no workers, a spec the workers cannot
             # read), not bad designs. Stop before anything is recorded; the budget is kept.
-            raise MolseikoError(f"every worker failed on this batch ({lost[0][2][0]})")
+            first_reason = lost[0][2][0]
+            raise MolseikoError(f"every worker failed on this batch ({first_reason})")
         yield from lost
 
 
