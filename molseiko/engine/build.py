@@ -39,10 +39,10 @@ def default_run_dir(config: CampaignConfig) -> Path:
 def acquisition_for(config: CampaignConfig):
     return {
         "greedy": Greedy,
-        "ucb": lambda: UpperConfidenceBound(config.bonus),
+        "ucb": lambda: UpperConfidenceBound(config.bonus, config.select == "sequential"),
         "bootstrap": BootstrapMax,
         "thompson": Thompson,
-        "non_adaptive": lambda: UpperConfidenceBound(config.bonus),
+        "non_adaptive": lambda: UpperConfidenceBound(config.bonus, config.select == "sequential"),
         "pretrained": lambda: None,
         "online_pg": lambda: None,
     }[config.variant]()

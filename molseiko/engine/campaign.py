@@ -18,7 +18,7 @@ from molseiko.diffusion.masked import MaskedDiffusion
 from molseiko.diffusion.trajectory import Template
 from molseiko.domains.base import Domain, get_domain
 from molseiko.domains.io import read_smiles
-from molseiko.engine.acquisition import Acquisition
+from molseiko.engine.acquisition import Acquisition, Greedy
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.finetune import PolicyGradientFinetuner
 from molseiko.engine.ledger import Ledger
@@ -378,11 +378,12 @@ class Campaign:
                     source[smiles] = where
             if len(candidates) >= size:
                 break
-        prediction = self._predict(candidates, self.spread_scale(round_))
-        if self.config.select == "ucb" and prediction is not None:
-            order = np.argsort(-np.nan_to_num(prediction[2], nan=-np.inf), kind="stable")
-        else:
-            order = np.arange(len(candidates))
+        prediction = self._predict(candidates, size, self.spread_scale(round_))
+        order = np.arange(len(candidates))
+        if prediction is not None:
+            *prediction, ranked = prediction
+            if self.config.select != "sample":
+                order = ranked
         chosen = _limit_per_family(
             [candidates[i] for i in order], self.config.max_per_scaffold, size, self.domain
         )
@@ -487,15 +488,15 @@ class Campaign:
         """Whether a fitted reward ensemble can rank designs (not before two measurements)."""
         return self.ensemble is not None and bool(self.ensemble.models)
 
-    def _predict(self, smiles: list[str], scale: float = 1.0):
-        """r_hat, the raw s_hat and the acquisition (of the spread stretched by `scale`)."""
+    def _predict(self, smiles: list[str], size: int, scale: float = 1.0):
+        """r_hat, the raw s_hat, the acquisition (of the spread stretched by `scale`) and the
+        order in which a batch of `size` takes the designs."""
         if not self._ensemble_ready() or not smiles:
             return None
         prediction = self.ensemble.predict(smiles)
-        acquisition = (
-            self.acquisition(prediction.scaled(scale)) if self.acquisition else prediction.mean
-        )
-        return prediction.mean, prediction.std, acquisition
+        acquisition = self.acquisition or Greedy()
+        order, values = acquisition.batch(prediction.scaled(scale), size)
+        return prediction.mean, prediction.std, values, order
 
     def spread_scale(self, round_: int, finetune: bool = False) -> float:
         """How much to stretch the ensemble's spread for choosing round `round_` (and for the

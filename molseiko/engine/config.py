@@ -75,7 +75,11 @@ class CampaignConfig:
     pool_factor: int = 10
     """Candidates sampled per batch slot before selection (sampling is cheap; calls are not)."""
     select: str = "ucb"
-    """'sample' (the first valid new designs: pure SEIKO) or 'ucb' (rank the pool)."""
+    """'sample' (the first valid new designs: pure SEIKO), 'ucb' (the best of the pool by the
+    acquisition) or 'sequential' (variants ucb and non_adaptive: the batch taken one design at
+    a time, each pick shrinking the bonus of designs the ensemble's members disagree on in the
+    same way, so one batch does not spend many calls on one question; see
+    `molseiko.engine.acquisition.sequential_batch`)."""
     infill: float = -1.0
     """Share of the pool made by editing the best designs measured so far (re-noise part of a
     design, denoise it again with the current policy); the rest is sampled from scratch.
@@ -139,8 +143,15 @@ class CampaignConfig:
         self._check_types()
         if self.variant not in VARIANTS:
             raise MolseikoError(f"unknown variant {self.variant!r} (known: {', '.join(VARIANTS)})")
-        if self.select not in ("sample", "ucb"):
-            raise MolseikoError(f"select must be 'sample' or 'ucb', not {self.select!r}")
+        if self.select not in ("sample", "ucb", "sequential"):
+            raise MolseikoError(
+                f"select must be 'sample', 'ucb' or 'sequential', not {self.select!r}"
+            )
+        if self.select == "sequential" and self.variant not in ("ucb", "non_adaptive"):
+            raise MolseikoError(
+                "select = 'sequential' shares out the ucb bonus within a batch: it needs "
+                f"variant ucb or non_adaptive, not {self.variant}"
+            )
         if not (0.0 <= self.infill <= 1.0 or self.infill == -1.0):
             raise MolseikoError("infill must lie in [0, 1] (or be -1: the model's default)")
         if not 0.0 < self.infill_mask <= 1.0:

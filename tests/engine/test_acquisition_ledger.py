@@ -5,7 +5,13 @@ import sqlite3
 import numpy as np
 import pytest
 
-from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
+from molseiko.engine.acquisition import (
+    BootstrapMax,
+    Greedy,
+    Thompson,
+    UpperConfidenceBound,
+    sequential_batch,
+)
 from molseiko.engine.campaign import batch_sizes
 from molseiko.engine.config import CampaignConfig
 from molseiko.engine.ledger import Ledger
@@ -41,6 +47,60 @@ def test_scaled_prediction_stretches_the_spread_around_an_unchanged_mean():
     assert BootstrapMax()(wide).tolist() == [4.0, 5.0]  # mean + 2 (max - mean)
     same = prediction().scaled(1.0)
     assert np.array_equal(same.members, MEMBERS) and np.array_equal(same.std, MEMBERS.std(0))
+
+
+def two_questions() -> EnsemblePrediction:
+    """Designs 0-2: member 0 alone is optimistic (one disagreement, spread 0.3); designs 3-4:
+    members 1 and 2 disagree, orthogonally to that (spread 0.2); design 5: no spread."""
+    a = np.array([2.0, -1.0, -1.0]) * 0.3 / math.sqrt(2)
+    b = np.array([0.0, 1.0, -1.0]) * 0.2 * math.sqrt(1.5)
+    means = np.array([1.0, 0.99, 0.98, 1.0, 0.99, 1.05])
+    members = means + np.stack([a, a, a, b, b, np.zeros(3)], axis=1)
+    return EnsemblePrediction(members.mean(0), members.std(0), members)
+
+
+def test_sequential_batch_spends_one_pick_per_question():
+    prediction = two_questions()
+    assert prediction.std == pytest.approx([0.3, 0.3, 0.3, 0.2, 0.2, 0.0])
+    plain, values = UpperConfidenceBound(bonus=1.0).batch(prediction, 3)
+    assert plain.tolist() == [0, 1, 2, 3, 4, 5]  # ucb asks member 0's question three times
+    order, taken = sequential_batch(prediction, bonus=1.0, size=3)
+    # Design 0 believed measured with noise the pool's mean variance: a design of the same
+    # question keeps sqrt(v noise / (v + noise)) of its spread, the other question all of it.
+    noise = (3 * 0.09 + 2 * 0.04) / 6
+
+    def kept(v):
+        return math.sqrt(v * noise / (v + noise))
+
+    assert order.tolist() == [0, 3, 1, 4, 2, 5]
+    assert taken[[0, 3]] == pytest.approx([1.3, 1.2])
+    assert taken[1] == pytest.approx(0.99 + kept(0.09))  # 1.18: below design 3's 1.2
+    # After design 1 (same question as 0, now at kept(0.09)) and design 3, the rest follow
+    # by their acquisition after the last pick; each only ever loses bonus.
+    assert np.all(taken <= values + 1e-12)
+    assert taken[5] == pytest.approx(1.05)
+    assert UpperConfidenceBound(1.0, sequential=True).batch(prediction, 3)[0].tolist() == (
+        order.tolist()
+    )
+
+
+def test_sequential_batch_without_a_bonus_or_spread_is_greedy():
+    prediction = two_questions()
+    greedy = np.argsort(-prediction.mean, kind="stable")
+    order, taken = sequential_batch(prediction, bonus=0.0, size=4)
+    assert order.tolist() == greedy.tolist()
+    assert taken == pytest.approx(prediction.mean)
+    flat = prediction.scaled(0.0)  # a gated bonus: no spread at all
+    order, taken = UpperConfidenceBound(bonus=1.0, sequential=True).batch(flat, 4)
+    assert order.tolist() == greedy.tolist() and taken == pytest.approx(prediction.mean)
+
+
+def test_sequential_batch_puts_unpredicted_designs_last():
+    members = np.array([[0.5, np.nan, 0.1], [0.7, np.nan, 0.2], [0.6, np.nan, 0.3]])
+    prediction = EnsemblePrediction(members.mean(0), members.std(0), members)
+    order, taken = sequential_batch(prediction, bonus=1.0, size=3)
+    assert order.tolist() == [0, 2, 1]
+    assert math.isnan(taken[1]) and np.isfinite(taken[[0, 2]]).all()
 
 
 def test_batch_sizes():

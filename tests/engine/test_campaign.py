@@ -118,6 +118,53 @@ def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
         tiny_config(finetune_iterations=-1)
 
 
+def test_select_sequential_takes_the_batch_in_the_order_it_picks(
+    tiny_config, tmp_path, monkeypatch
+):
+    """select = "sequential": the batch is the pool's first `size` designs in the order
+    sequential_batch picks them, each recorded with its acquisition when it was taken (the
+    first at r_hat + s_hat, the rest with a bonus only ever shrunk)."""
+    from molseiko.engine import acquisition
+
+    calls = []
+    original = acquisition.UpperConfidenceBound.batch
+
+    def spy(self, prediction, size):
+        order, values = original(self, prediction, size)
+        calls.append((prediction, size, order, values))
+        return order, values
+
+    monkeypatch.setattr(acquisition.UpperConfidenceBound, "batch", spy)
+    config = tiny_config(
+        budget=20,
+        ensemble_size=3,
+        finetune_iterations=0,
+        graph_crossover=1.0,
+        infill=0.0,
+        infill_parents=6,
+        select="sequential",
+    )
+    build_campaign(config, tmp_path / "run").run()
+    ((prediction, size, order, values),) = calls
+    assert size == 10
+    expected, taken = acquisition.sequential_batch(prediction, 1.0, 10)
+    assert order.tolist() == expected.tolist()
+    batch = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
+    np.testing.assert_allclose(batch.acquisition, taken[order[:10]])
+    np.testing.assert_allclose(batch.r_hat, prediction.mean[order[:10]], rtol=1e-5)
+    ucb = batch.r_hat + batch.s_hat
+    assert batch.acquisition[0] == pytest.approx(ucb[0])
+    assert np.all(batch.acquisition <= ucb + 1e-9) and np.all(
+        batch.acquisition >= batch.r_hat - 1e-9
+    )
+    assert np.any(batch.acquisition < ucb - 1e-6)  # the bonus was shared out
+    for variant in ("greedy", "bootstrap", "thompson"):
+        with pytest.raises(MolseikoError, match="needs variant ucb or non_adaptive"):
+            tiny_config(variant=variant, select="sequential")
+    with pytest.raises(MolseikoError, match="select must be 'sample', 'ucb' or 'sequential'"):
+        tiny_config(select="batch")
+
+
 def test_non_adaptive_spends_all_but_one_batch_first(tiny_config, tmp_path):
     summaries = build_campaign(tiny_config(variant="non_adaptive"), tmp_path / "run").run()
     assert [s.calls for s in summaries] == [20, 30]
