@@ -4,7 +4,8 @@ For chosen rounds k of a finished campaign, rebuilds the state after round k-1 i
 (the policy's checkpoint, the ledger cut after round k-1, the ensemble refit as the campaign fit
 it), draws round k's pool exactly as the campaign drew it (`Campaign.draw_pool`, same seeds),
 measures every candidate with the oracle, and compares the batches that each acquisition picks
-from that one pool: greedy, ucb (c = 1 and 3), bootstrap, greedy with at most 1 or 3 designs per
+from that one pool: greedy, ucb (c = 1 and 3; c = 1 taken one at a time as
+`select = "sequential"` does), bootstrap, greedy with at most 1 or 3 designs per
 Murcko scaffold, greedy and ucb with r_hat shifted by each source's residual in the last batch
 (`source_bias`), a random batch (mean of 20), and the oracle's own best batch, the ceiling no
 acquisition can pass. `--set KEY=VALUE` redraws the pool with other settings (pool_factor=30:
@@ -91,6 +92,7 @@ def batch_of(run: Path, round_: int) -> list[str]:
 def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = None) -> list[dict]:
     """The probe's rows for round `round_` of `run`; `overrides` change the campaign's settings
     for the redrawn pool (e.g. {"pool_factor": 30}: what a bigger pool would have offered)."""
+    from molseiko.engine.acquisition import sequential_batch
     from molseiko.engine.build import acquisition_for, build_campaign
     from molseiko.engine.campaign import _limit_per_family
     from molseiko.engine.config import CampaignConfig
@@ -120,6 +122,7 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
         "greedy": top(prediction.mean),
         "ucb c=1": top(prediction.mean + prediction.std),
         "ucb c=3": top(prediction.mean + 3 * prediction.std),
+        "ucb c=1 sequential": sequential_batch(prediction, 1.0, size)[0][:size],
         "bootstrap": top(prediction.members.max(0)),
         "oracle": top(truth),
     }
@@ -137,7 +140,9 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
     own = acquisition_for(config)
     real = set(batch_of(run, round_))
     reproduced = (
-        np.mean([keys[i] in real for i in top(own(prediction))]) if own is not None else np.nan
+        np.mean([keys[i] in real for i in own.batch(prediction, size)[0][:size]])
+        if own is not None
+        else np.nan
     )
     before = top_k_mean(measured, 10)
     base = {"run": run.name + label_of(overrides), "round": round_, "before": before}

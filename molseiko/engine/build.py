@@ -37,15 +37,12 @@ def default_run_dir(config: CampaignConfig) -> Path:
 
 
 def acquisition_for(config: CampaignConfig):
-    return {
-        "greedy": Greedy,
-        "ucb": lambda: UpperConfidenceBound(config.bonus, config.select == "sequential"),
-        "bootstrap": BootstrapMax,
-        "thompson": Thompson,
-        "non_adaptive": lambda: UpperConfidenceBound(config.bonus, config.select == "sequential"),
-        "pretrained": lambda: None,
-        "online_pg": lambda: None,
-    }[config.variant]()
+    """The variant's optimism; None for the variants that rank nothing (pretrained, online_pg)."""
+    if config.variant in ("pretrained", "online_pg"):
+        return None
+    if config.variant in ("ucb", "non_adaptive"):
+        return UpperConfidenceBound(config.bonus, sequential=config.select == "sequential")
+    return {"greedy": Greedy, "bootstrap": BootstrapMax, "thompson": Thompson}[config.variant]()
 
 
 def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) -> Campaign:
