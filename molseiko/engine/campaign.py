@@ -361,8 +361,19 @@ class Campaign:
         pool = size * self.config.pool_factor
         parents = self._parents()
         edits, crosses = self._shares(pool, parents)
-        for attempt in range(5):  # resample if too few new designs survive (a collapsed policy)
-            drawn = self.draw_pool(round_, pool, parents, attempt, generator)
+        # Oversampling pays only when something ranks the pool: otherwise the batch is the
+        # first new designs, so draw about what it still needs (more as fewer survive) and
+        # the whole pool only on the last try.
+        ranked = self.config.select != "sample" and self._ensemble_ready()
+        tries, drawn_so_far = 5, 0
+        for attempt in range(tries):  # resample if too few new designs survive (a collapsed policy)
+            count = pool
+            if not ranked and attempt < tries - 1:
+                survival = len(candidates) / drawn_so_far if drawn_so_far else 1.0
+                missing = (size - len(candidates)) / max(survival, 0.1)
+                count = min(pool, math.ceil(missing * (1.0 if attempt == 0 else 1.5)))
+            drawn = self.draw_pool(round_, count, parents, attempt, generator)
+            drawn_so_far += len(drawn)
             if edits or crosses:
                 # Mixed, so `select = "sample"` (the first new designs) takes edits too.
                 rng = np.random.default_rng([self.config.seed, round_, attempt])

@@ -70,6 +70,34 @@ def test_pretrained_variant_never_fine_tunes(tiny_config, tmp_path):
     assert Ledger(tmp_path / "run" / "ledger.sqlite").count_measured() == 20
 
 
+def test_only_a_ranked_pool_is_oversampled(tiny_config, tmp_path, monkeypatch):
+    """Without a reward model to rank it (round 1, `pretrained`, select = "sample") the batch
+    is the first new designs, so a round draws about the batch, not pool_factor times it; a
+    ranked round draws the whole pool at once. Every batch is still full."""
+    from molseiko.engine.campaign import Campaign
+
+    draws = []
+    original = Campaign.draw_pool
+
+    def spy(self, round_, pool, parents, attempt, generator):
+        draws.append((self.config.variant, self.config.select, round_, attempt, pool))
+        return original(self, round_, pool, parents, attempt, generator)
+
+    monkeypatch.setattr(Campaign, "draw_pool", spy)
+    settings = dict(budget=30, batch_size=10, pool_factor=8, finetune_iterations=1)
+    for variant, select in (("pretrained", "ucb"), ("ucb", "sample"), ("ucb", "ucb")):
+        run = tmp_path / f"{variant}-{select}"
+        build_campaign(tiny_config(variant=variant, select=select, **settings), run).run()
+        ledger = Ledger(run / "ledger.sqlite")
+        assert [len(ledger.round_table(r)) for r in (1, 2, 3)] == [10, 10, 10]
+        for round_ in (1, 2, 3):
+            sizes = [d[4] for d in draws if d[:3] == (variant, select, round_)]
+            if variant == "ucb" and select == "ucb" and round_ > 1:
+                assert sizes[0] == 80  # ranked: the whole pool in one draw
+            else:
+                assert sizes[0] == 10 and sum(sizes) < 80, sizes
+
+
 @pytest.mark.parametrize("operators", ["acyclic", "graph_ga"])
 def test_no_fine_tuning_keeps_the_pretrained_policy_but_still_learns_the_reward(
     tiny_config, tmp_path, operators, monkeypatch
