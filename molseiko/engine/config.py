@@ -73,7 +73,9 @@ class CampaignConfig:
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
     pool_factor: int = 10
-    """Candidates sampled per batch slot before selection (sampling is cheap; calls are not)."""
+    """Candidates drawn per batch slot for the reward model to rank (sampling is cheap; calls
+    are not). A round with nothing to rank them (round 1 from the model, `pretrained`,
+    select = 'sample') draws about the batch alone."""
     select: str = "ucb"
     """'sample' (the first valid new designs: pure SEIKO), 'ucb' (the best of the pool by the
     acquisition) or 'sequential' (variants ucb and non_adaptive: the batch taken one design at
