@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -12,6 +12,8 @@ from molseiko.oracles.base import Oracle, OracleResult
 from molseiko.oracles.transforms import Identity
 
 ROLES = ("objective", "filter", "penalty")
+COSTS = ("cheap", "moderate", "expensive")
+"""`Oracle.cost` from least to most (a cost not named here counts as cheap)."""
 
 
 @dataclass
@@ -56,6 +58,7 @@ class CompositeOracle(Oracle):
         self.name, self.components, self.aggregate = name, list(components), aggregate
         self.description = description or " + ".join(c.label for c in self.components)
         self.deterministic = all(c.oracle.deterministic for c in self.components)
+        self.cost = self._slowest().oracle.cost  # a composite costs what its dearest part does
 
     def measure(self, designs):
         result = self(designs)
@@ -66,15 +69,39 @@ class CompositeOracle(Oracle):
         worker.components = [replace(c, oracle=c.oracle.for_worker()) for c in self.components]
         return worker
 
-    def __call__(self, designs: Sequence[str]) -> OracleResult:
+    def _slowest(self) -> Component:
+        """The component that costs most per design (the first of equals)."""
+        return max(self.components, key=lambda c: _rank(c.oracle.cost))
+
+    def parts(self, designs: Sequence[str]) -> Iterator[tuple[list[int], OracleResult]]:
+        """As the dearest component hands back its parts (each docked ligand), each part with
+        the other components measured on its designs: a kill mid-batch loses only what that
+        component was still running. All cheap: one part."""
         designs = list(designs)
+        slowest = self._slowest()
+        if _rank(slowest.oracle.cost) == 0:
+            yield from super().parts(designs)
+            return
+        for positions, measured in slowest.oracle.parts(designs):
+            chunk = [designs[i] for i in positions]
+            yield positions, self._combine(chunk, {id(slowest): measured})
+
+    def __call__(self, designs: Sequence[str]) -> OracleResult:
+        return self._combine(list(designs), {})
+
+    def _combine(self, designs: list[str], known: dict[int, OracleResult]) -> OracleResult:
+        """The composite of `designs`, from each component's measurement (`known`: those
+        already measured, by id of the component)."""
         failures: list[str | None] = [None] * len(designs)
         details: dict[str, np.ndarray] = {}
         objectives, weights = [], []
         passed = np.ones(len(designs))
         penalty = np.zeros(len(designs))
         for component in self.components:
-            measured = component.oracle(designs)
+            if id(component) in known:
+                measured = known[id(component)]
+            else:
+                measured = component.oracle(designs)
             desirability = np.asarray(component.transform(measured.raw), dtype=float)
             details[f"{component.label}_raw"] = measured.raw
             details[f"{component.label}_score"] = desirability
@@ -102,3 +129,7 @@ class CompositeOracle(Oracle):
         ]
         values = np.where([f is None for f in failures], values, np.nan)
         return OracleResult(values, failures, values.copy(), details)
+
+
+def _rank(cost: str) -> int:
+    return COSTS.index(cost) if cost in COSTS else 0

@@ -6,6 +6,7 @@ from rdkit.Chem import QED, Crippen
 
 from molseiko.domains.molecule import to_mol
 from molseiko.errors import MolseikoError
+from molseiko.oracles.base import Oracle
 from molseiko.oracles.composite import Component, CompositeOracle
 from molseiko.oracles.descriptors import descriptor_oracle, pains_oracle, similarity_oracle
 from molseiko.oracles.registry import known_objectives, load_toml_objective, resolve_objective
@@ -71,6 +72,52 @@ def test_composite_geometric_mean_filter_and_penalty():
     assert result.values[1] == pytest.approx(-0.1)  # PAINS: filtered to 0, 2 donors: -0.1
     assert math.isnan(result.values[2]) and result.failures[2].startswith("qed:")
     assert set(result.details) >= {"qed_raw", "qed_score", "pains_free_score"}
+
+
+class HeavyAtoms(Oracle):
+    """An 'expensive' oracle (a docking stand-in) that hands back one design at a time, in
+    reverse order, and logs how far it has got."""
+
+    name, cost = "heavy", "expensive"
+
+    def __init__(self):
+        self.handed: list[int] = []
+
+    def measure(self, designs):
+        mols = [to_mol(d) for d in designs]
+        return [m.GetNumHeavyAtoms() if m else np.nan for m in mols], [
+            None if m else "invalid" for m in mols
+        ]
+
+    def parts(self, designs):
+        for i in reversed(range(len(designs))):
+            self.handed.append(i)
+            yield [i], self([designs[i]])
+
+
+def test_composite_streams_as_its_dearest_component_hands_back_parts():
+    heavy = HeavyAtoms()
+    composite = CompositeOracle(
+        "dock_qed",
+        [Component(heavy, Step(0, 12), role="filter"), Component(descriptor_oracle("qed"))],
+    )
+    assert composite.cost == "expensive"
+    smiles = [ASPIRIN, "CCO", "xx", "c1ccccc1"]
+    whole = composite(smiles)
+    parts = composite.parts(smiles)
+    positions, first = next(parts)
+    assert positions == [3] and heavy.handed == [3]  # the rest not measured yet
+    assert first.values[0] == pytest.approx(QED.qed(to_mol("c1ccccc1")))  # 6 atoms pass
+    rest = list(parts)
+    assert [p for p, _ in rest] == [[2], [1], [0]]
+    assert math.isnan(rest[0][1].values[0]) and rest[0][1].failures[0].startswith("heavy:")
+    assert rest[1][1].values[0] == pytest.approx(QED.qed(to_mol("CCO")))
+    assert rest[2][1].values[0] == 0.0  # aspirin's 13 heavy atoms fail the step: 0
+    streamed = {p[0]: r.values[0] for p, r in [(positions, first), *rest]}
+    np.testing.assert_allclose([streamed[i] for i in range(4)], whole.values)
+    assert rest[2][1].details["heavy_raw"].tolist() == [13.0]
+    cheap = CompositeOracle("c", [Component(descriptor_oracle("qed"))])
+    assert cheap.cost == "cheap" and [p for p, _ in cheap.parts(smiles)] == [[0, 1, 2, 3]]
 
 
 def test_toml_objective(tmp_path):
