@@ -68,20 +68,26 @@ def sequential_batch(
     typical disagreement) conditions w, Sigma <- Sigma - Sigma phi_j phi_j' Sigma /
     (phi_j' Sigma phi_j + sigma^2), and design i's spread becomes sqrt(phi_i' Sigma phi_i).
     Designs the members disagree on differently keep their bonus, so one batch does not spend
-    many calls on the same question. Returns the order and each design's acquisition when it
-    was taken (the rest: after the last pick)."""
+    many calls on the same question. But M members span only M - 1 such questions, so the
+    bonus fades fast: in a PMO pool of about 1,000 with 5 members, 38% of it is left after 10
+    picks and 17% after 100, and the batch is mostly greedy's (README). Returns the order and
+    each design's acquisition when it was taken (the rest: after the last pick)."""
     members = np.asarray(prediction.members, dtype=float)
     count = members.shape[1]
     phi = np.nan_to_num((members - prediction.mean) / np.sqrt(members.shape[0]))
-    noise = float(np.mean(np.nan_to_num(prediction.std) ** 2))
+    spread = np.asarray(prediction.std, dtype=float)
+    noise = float(np.nanmean(spread**2)) if np.isfinite(spread).any() else 0.0
     mean = np.nan_to_num(prediction.mean, nan=-np.inf)
     sigma = np.eye(members.shape[0])
     values = np.empty(count)
     order: list[int] = []
     open_ = np.ones(count, dtype=bool)
+
+    def optimistic() -> np.ndarray:  # r_hat + c * the spread left after the picks so far
+        return mean + bonus * np.sqrt(np.clip(np.einsum("mn,mn->n", phi, sigma @ phi), 0, None))
+
     for _ in range(min(size, count)):
-        spread = np.sqrt(np.clip(np.einsum("mn,mn->n", phi, sigma @ phi), 0.0, None))
-        current = np.where(open_, mean + bonus * spread, -np.inf)
+        current = np.where(open_, optimistic(), -np.inf)
         pick = int(np.flatnonzero(open_)[np.argmax(current[open_])])  # ties: the pool's order
         order.append(pick)
         values[pick], open_[pick] = current[pick], False
@@ -89,8 +95,7 @@ def sequential_batch(
         if noise > 0:
             sigma = sigma - np.outer(lean, lean) / (phi[:, pick] @ lean + noise)
     rest = np.flatnonzero(open_)
-    spread = np.sqrt(np.clip(np.einsum("mn,mn->n", phi, sigma @ phi), 0.0, None))
-    values[rest] = (mean + bonus * spread)[rest]
+    values[rest] = optimistic()[rest]
     rest = rest[np.argsort(-values[rest], kind="stable")]
     values[~np.isfinite(values)] = np.nan
     return np.concatenate([np.array(order, dtype=int), rest]), values

@@ -361,17 +361,15 @@ class Campaign:
         pool = size * self.config.pool_factor
         parents = self._parents()
         edits, crosses = self._shares(pool, parents)
-        # Oversampling pays only when something ranks the pool: otherwise the batch is the
-        # first new designs, so draw about what it still needs (more as fewer survive) and
-        # the whole pool only on the last try.
+        # Oversampling pays only when something ranks the pool (or a family limit thins it):
+        # otherwise the batch is the first new designs, so draw about what it still needs.
         ranked = self.config.select != "sample" and self._ensemble_ready()
+        small = not ranked and not self.config.max_per_scaffold
         tries, drawn_so_far = 5, 0
         for attempt in range(tries):  # resample if too few new designs survive (a collapsed policy)
             count = pool
-            if not ranked and attempt < tries - 1:
-                survival = len(candidates) / drawn_so_far if drawn_so_far else 1.0
-                missing = (size - len(candidates)) / max(survival, 0.1)
-                count = min(pool, math.ceil(missing * (1.0 if attempt == 0 else 1.5)))
+            if small:
+                count = draw_count(size, pool, len(candidates), drawn_so_far, attempt, tries)
             drawn = self.draw_pool(round_, count, parents, attempt, generator)
             drawn_so_far += len(drawn)
             if edits or crosses:
@@ -392,9 +390,9 @@ class Campaign:
         prediction = self._predict(candidates, size, self.spread_scale(round_))
         order = np.arange(len(candidates))
         if prediction is not None:
-            *prediction, ranked = prediction
+            *prediction, picked = prediction
             if self.config.select != "sample":
-                order = ranked
+                order = picked
         chosen = _limit_per_family(
             [candidates[i] for i in order], self.config.max_per_scaffold, size, self.domain
         )
@@ -626,6 +624,18 @@ class Campaign:
     def report(self) -> None:
         rows = self.ledger.measurements()
         plot_campaign(self.run_dir, [v for _, v, _ in rows], [r for _, _, r in rows])
+
+
+def draw_count(size: int, pool: int, kept: int, drawn: int, attempt: int, tries: int) -> int:
+    """How many candidates a round that ranks nothing draws on try `attempt` (from 0) of
+    `tries`, when `kept` of the `drawn` so far were new and valid: what the batch still needs
+    over the share that survived (at least 0.1), with half again as margin after the first
+    try, at most the pool; the whole pool on the last try."""
+    if attempt == tries - 1:
+        return pool
+    survival = kept / drawn if drawn else 1.0
+    missing = (size - kept) / max(survival, 0.1)
+    return min(pool, math.ceil(missing * (1.0 if attempt == 0 else 1.5)))
 
 
 def _limit_per_family(designs: list[str], limit: int, size: int, domain: Domain) -> list[str]:

@@ -154,6 +154,12 @@ class CampaignConfig:
                 "select = 'sequential' shares out the ucb bonus within a batch: it needs "
                 f"variant ucb or non_adaptive, not {self.variant}"
             )
+        if self.select == "sequential" and (self.bonus < 0 or self.max_per_scaffold):
+            raise MolseikoError(
+                "select = 'sequential' needs bonus >= 0 (a lower bound would favour designs "
+                "like those already picked) and no max_per_scaffold (a pick the limit drops "
+                "would still shrink the others' bonus)"
+            )
         if not (0.0 <= self.infill <= 1.0 or self.infill == -1.0):
             raise MolseikoError("infill must lie in [0, 1] (or be -1: the model's default)")
         if not 0.0 < self.infill_mask <= 1.0:
@@ -194,9 +200,9 @@ class CampaignConfig:
             self.select == "sample" or self.variant in ("pretrained", "online_pg")
         ):
             raise MolseikoError(
-                "library_pool needs a reward model that ranks the pool (select = 'ucb' and a "
-                f"variant other than pretrained / online_pg), not select = {self.select!r} with "
-                f"{self.variant}"
+                "library_pool needs a reward model that ranks the pool (select = 'ucb' or "
+                "'sequential' and a variant other than pretrained / online_pg), not select = "
+                f"{self.select!r} with {self.variant}"
             )
         if self.steps_per_update < 2:
             raise MolseikoError("steps_per_update must be at least 2")

@@ -75,16 +75,23 @@ class CompositeOracle(Oracle):
 
     def parts(self, designs: Sequence[str]) -> Iterator[tuple[list[int], OracleResult]]:
         """As the dearest component hands back its parts (each docked ligand), each part with
-        the other components measured on its designs: a kill mid-batch loses only what that
-        component was still running. All cheap: one part."""
+        the cheap components measured on its designs: a kill mid-batch loses only what that
+        component was still running. Other costly components (a second docking target, an
+        external program) measure the whole batch first, once. All cheap: one part."""
         designs = list(designs)
         slowest = self._slowest()
         if _rank(slowest.oracle.cost) == 0:
             yield from super().parts(designs)
             return
+        costly = {
+            id(c): c.oracle(designs)
+            for c in self.components
+            if c is not slowest and _rank(c.oracle.cost) > 0
+        }
         for positions, measured in slowest.oracle.parts(designs):
+            known = {key: _subset(result, positions) for key, result in costly.items()}
             chunk = [designs[i] for i in positions]
-            yield positions, self._combine(chunk, {id(slowest): measured})
+            yield positions, self._combine(chunk, {**known, id(slowest): measured})
 
     def __call__(self, designs: Sequence[str]) -> OracleResult:
         return self._combine(list(designs), {})
@@ -133,3 +140,13 @@ class CompositeOracle(Oracle):
 
 def _rank(cost: str) -> int:
     return COSTS.index(cost) if cost in COSTS else 0
+
+
+def _subset(result: OracleResult, positions: list[int]) -> OracleResult:
+    """The designs at `positions` of a batch's result."""
+    return OracleResult(
+        result.values[positions],
+        [result.failures[i] for i in positions],
+        result.raw[positions],
+        {name: np.asarray(column)[positions] for name, column in result.details.items()},
+    )

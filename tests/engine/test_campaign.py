@@ -18,6 +18,7 @@ from rdkit.Chem import QED
 from molseiko.diffusion.checkpoint import load_model
 from molseiko.engine.build import build_campaign
 from molseiko.engine.campaign import (
+    draw_count,
     error_over_spread,
     held_out,
     spread_calibration,
@@ -85,17 +86,38 @@ def test_only_a_ranked_pool_is_oversampled(tiny_config, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Campaign, "draw_pool", spy)
     settings = dict(budget=30, batch_size=10, pool_factor=8, finetune_iterations=1)
-    for variant, select in (("pretrained", "ucb"), ("ucb", "sample"), ("ucb", "ucb")):
-        run = tmp_path / f"{variant}-{select}"
-        build_campaign(tiny_config(variant=variant, select=select, **settings), run).run()
+    cases = [
+        ("pretrained", "ucb", 0),
+        ("ucb", "sample", 0),
+        ("ucb", "ucb", 0),
+        ("ucb", "sequential", 0),
+        ("pretrained", "ucb", 1),  # a family limit thins what is drawn: the whole pool
+    ]
+    for variant, select, limit in cases:
+        run = tmp_path / f"{variant}-{select}-{limit}"
+        config = tiny_config(variant=variant, select=select, max_per_scaffold=limit, **settings)
+        build_campaign(config, run).run()
         ledger = Ledger(run / "ledger.sqlite")
-        assert [len(ledger.round_table(r)) for r in (1, 2, 3)] == [10, 10, 10]
+        if not limit:  # (a family limit may leave a batch short even of the whole pool)
+            assert [len(ledger.round_table(r)) for r in (1, 2, 3)] == [10, 10, 10]
         for round_ in (1, 2, 3):
             sizes = [d[4] for d in draws if d[:3] == (variant, select, round_)]
-            if variant == "ucb" and select == "ucb" and round_ > 1:
-                assert sizes[0] == 80  # ranked: the whole pool in one draw
+            draws[:] = [d for d in draws if d[:3] != (variant, select, round_)]
+            if (select != "sample" and variant != "pretrained" and round_ > 1) or limit:
+                assert sizes[0] == 80  # ranked or thinned: the whole pool in one draw
             else:
                 assert sizes[0] == 10 and sum(sizes) < 80, sizes
+
+
+def test_draw_count_known_answers():
+    """What a round that ranks nothing draws: the batch at first, then what it still needs
+    over the share that survived (never below 10%) with half again as margin, capped at the
+    pool, and the whole pool on the last try."""
+    assert draw_count(100, 1000, kept=0, drawn=0, attempt=0, tries=5) == 100
+    assert draw_count(100, 1000, kept=90, drawn=100, attempt=1, tries=5) == 17  # 10 / 0.9 x 1.5
+    assert draw_count(100, 1000, kept=60, drawn=300, attempt=2, tries=5) == 300  # 40 / 0.2 x 1.5
+    assert draw_count(100, 1000, kept=5, drawn=500, attempt=1, tries=5) == 1000  # survival 0.1
+    assert draw_count(100, 1000, kept=99, drawn=100, attempt=4, tries=5) == 1000  # the last try
 
 
 @pytest.mark.parametrize("operators", ["acyclic", "graph_ga"])
@@ -189,6 +211,9 @@ def test_select_sequential_takes_the_batch_in_the_order_it_picks(
     for variant in ("greedy", "bootstrap", "thompson"):
         with pytest.raises(MolseikoError, match="needs variant ucb or non_adaptive"):
             tiny_config(variant=variant, select="sequential")
+    for setting in ({"bonus": -1.0}, {"max_per_scaffold": 2}):
+        with pytest.raises(MolseikoError, match="sequential' needs bonus >= 0 .* no max_per"):
+            tiny_config(select="sequential", **setting)
     with pytest.raises(MolseikoError, match="select must be 'sample', 'ucb' or 'sequential'"):
         tiny_config(select="batch")
 

@@ -80,10 +80,11 @@ class HeavyAtoms(Oracle):
 
     name, cost = "heavy", "expensive"
 
-    def __init__(self):
-        self.handed: list[int] = []
+    def __init__(self, cost: str = "expensive"):
+        self.cost, self.handed, self.measured = cost, [], []
 
     def measure(self, designs):
+        self.measured.append(len(designs))
         mols = [to_mol(d) for d in designs]
         return [m.GetNumHeavyAtoms() if m else np.nan for m in mols], [
             None if m else "invalid" for m in mols
@@ -116,8 +117,35 @@ def test_composite_streams_as_its_dearest_component_hands_back_parts():
     streamed = {p[0]: r.values[0] for p, r in [(positions, first), *rest]}
     np.testing.assert_allclose([streamed[i] for i in range(4)], whole.values)
     assert rest[2][1].details["heavy_raw"].tolist() == [13.0]
+    assert heavy.measured == [4, 1, 1, 1, 1]  # the whole call, then each design once
     cheap = CompositeOracle("c", [Component(descriptor_oracle("qed"))])
     assert cheap.cost == "cheap" and [p for p, _ in cheap.parts(smiles)] == [[0, 1, 2, 3]]
+
+
+def test_a_composites_other_costly_components_measure_the_batch_once():
+    """Two costly components (say, docking on two targets): the dearer streams, the other
+    measures the whole batch once, not once per part; values as if measured in one call."""
+    dock, program = HeavyAtoms(), HeavyAtoms(cost="moderate")
+    composite = CompositeOracle(
+        "selective",
+        [
+            Component(dock, Step(0, 12), role="filter"),
+            Component(program, Step(7, 100), role="penalty", weight=0.5, label="big"),
+            Component(descriptor_oracle("qed")),
+        ],
+    )
+    smiles = [ASPIRIN, "CCO", "xx", "c1ccccc1"]
+    parts = list(composite.parts(smiles))
+    assert program.measured == [4] and dock.measured == [1, 1, 1, 1]
+    assert [p for p, _ in parts] == [[3], [2], [1], [0]]
+    whole = composite(smiles)
+    for positions, result in parts:
+        i = positions[0]
+        assert result.failures == [whole.failures[i]]
+        np.testing.assert_allclose(result.values, whole.values[[i]])
+        np.testing.assert_array_equal(result.details["big_raw"], whole.details["big_raw"][[i]])
+    qed = QED.qed(to_mol(ASPIRIN))
+    assert parts[3][1].values[0] == pytest.approx(0.0 * qed - 0.5)  # filtered, then penalized
 
 
 def test_toml_objective(tmp_path):
