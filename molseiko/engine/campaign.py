@@ -230,7 +230,7 @@ class Campaign:
         timer = time.perf_counter()
         self._measure(round_)
         seconds_measure = time.perf_counter() - timer
-        return self.learn(round_, pool_stats, generator, seconds_sample, seconds_measure, last)
+        return self.learn(round_, pool_stats, seconds_sample, seconds_measure, last)
 
     def _generator(self, round_: int, stream: int = 0) -> torch.Generator:
         return torch.Generator(device=self.policy.device).manual_seed(
@@ -248,14 +248,15 @@ class Campaign:
         self,
         round_: int,
         pool_stats: dict,
-        generator: torch.Generator,
         seconds_sample: float = 0.0,
         seconds_measure: float = 0.0,
         last: bool = False,
     ) -> RoundSummary:
         """Steps 3-5 of a round, once its measurements are in the ledger: fit the reward
         ensemble on everything measured, fine-tune the policy (not after the last round), and
-        checkpoint."""
+        checkpoint. Fine-tuning draws from the round's own stream, not the one that sampled
+        the pool: a run resumed after its batch was recorded, a lab round and an unbroken
+        run all fine-tune alike, whatever the sampling drew."""
         table = self.ledger.round_table(round_)
         write_round(self.run_dir, round_, table, self.domain)
 
@@ -278,6 +279,7 @@ class Campaign:
             and not last
         ):
             reward = self._reward_function(self.spread_scale(round_ + 1, finetune=True))
+            generator = self._generator(round_, stream=1)
             history = self.finetuner.run(
                 self.policy, reward, None, generator, template=self.template
             )

@@ -72,7 +72,7 @@ def propose(campaign: Campaign, size: int | None = None) -> Proposal:
             )
         pool = _pool_file(campaign, last)
         stats = json.loads(pool.read_text()) if pool.is_file() else dict.fromkeys(POOL, math.nan)
-        campaign.learn(last, stats, campaign._generator(last, stream=1))
+        campaign.learn(last, stats)
     left = campaign.config.budget - ledger.count_proposed()
     size = min(size or campaign.config.batch_size, left)
     if size <= 0:

@@ -356,6 +356,36 @@ def test_a_crash_mid_batch_keeps_the_parts_already_measured(tiny_config, tmp_pat
     resumed.close()
 
 
+def test_a_round_resumed_after_its_batch_fine_tunes_as_the_unbroken_run(tiny_config, tmp_path):
+    """Killed after round 2 was measured, before it fine-tuned: the resumed run does not sample
+    round 2 again, yet it fine-tunes from the same stream as a run never killed, so round 3's
+    batch and the final policy are the same."""
+    config = tiny_config(budget=30, batch_size=10)
+    unbroken = build_campaign(config, tmp_path / "unbroken")
+    unbroken.run()
+    killed = build_campaign(config, tmp_path / "killed")
+    fit = killed._fit_ensemble
+
+    def dying(round_):
+        if round_ == 2:
+            raise KeyboardInterrupt
+        fit(round_)
+
+    killed._fit_ensemble = dying
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    killed.close()
+    resumed = build_campaign(config, tmp_path / "killed")
+    assert resumed.completed == 1 and resumed.ledger.count_measured() == 20
+    resumed.run()
+    for round_ in (2, 3):
+        keys = [row["key"] for row in resumed.ledger.round_table(round_)]
+        assert keys == [row["key"] for row in unbroken.ledger.round_table(round_)]
+    assert same_weights(resumed.policy, unbroken.policy)
+    unbroken.close()
+    resumed.close()
+
+
 def test_parts_that_skip_designs_are_an_error_not_a_silent_gap(tiny_config, tmp_path):
     campaign = build_campaign(tiny_config(budget=10), tmp_path / "run")
     oracle = campaign.oracle
@@ -828,7 +858,7 @@ def test_draw_pool_tags_each_candidate_with_its_source_and_is_the_pool_the_round
     assert [row["source"] for row in batch] == [first_source[row["key"]] for row in batch]
     assert {row["source"] for row in campaign.ledger.round_table(1)} == {"sample"}
     campaign._measure(2)
-    campaign.learn(2, {"validity": 1.0, "uniqueness": 1.0, "novelty": 1.0}, campaign._generator(2))
+    campaign.learn(2, {"validity": 1.0, "uniqueness": 1.0, "novelty": 1.0})
     table = pd.read_csv(tmp_path / "run" / "rounds" / "round_02.csv")
     assert list(table.source) == [row["source"] for row in batch]
 
