@@ -69,9 +69,9 @@ def sequential_batch(
     (phi_j' Sigma phi_j + sigma^2), and design i's spread becomes sqrt(phi_i' Sigma phi_i).
     Designs the members disagree on differently keep their bonus, so one batch does not spend
     many calls on the same question. But M members span only M - 1 such questions, so the
-    bonus fades fast: in a PMO pool of about 1,000 with 5 members, 38% of it is left after 10
-    picks and 17% after 100, and the batch is mostly greedy's (README). Returns the order and
-    each design's acquisition when it was taken (the rest: after the last pick)."""
+    bonus fades fast: in PMO campaigns (5 members, pools of about 1,000) the 10th pick of round
+    2 kept 14-26% of its bonus, and of later rounds a median 68-80% (README). Returns the order
+    and each design's acquisition when it was taken (the rest: after the last pick)."""
     members = np.asarray(prediction.members, dtype=float)
     count = members.shape[1]
     phi = np.nan_to_num((members - prediction.mean) / np.sqrt(members.shape[0]))
