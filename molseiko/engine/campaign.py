@@ -393,7 +393,7 @@ class Campaign:
         order = np.arange(len(candidates))
         if prediction is not None:
             *prediction, picked = prediction
-            if self.config.select != "sample":
+            if ranked:
                 order = picked
         chosen = _limit_per_family(
             [candidates[i] for i in order], self.config.max_per_scaffold, size, self.domain

@@ -11,6 +11,9 @@ import numpy as np
 from molseiko.domains.molecule import to_mol
 from molseiko.errors import MolseikoError
 
+COSTS = ("cheap", "moderate", "expensive")
+"""The values of `Oracle.cost`, from least to most."""
+
 
 @dataclass
 class OracleResult:
@@ -28,6 +31,15 @@ class OracleResult:
     def __len__(self) -> int:
         return len(self.values)
 
+    def take(self, positions: list[int]) -> OracleResult:
+        """The designs at `positions` of this batch, in that order."""
+        return OracleResult(
+            self.values[positions],
+            [self.failures[i] for i in positions],
+            self.raw[positions],
+            {name: np.asarray(column)[positions] for name, column in self.details.items()},
+        )
+
 
 class Oracle(ABC):
     """An objective. Called on a batch of designs; never raises for one bad design."""
@@ -36,7 +48,8 @@ class Oracle(ABC):
     direction: str = "maximize"
     """'maximize' or 'minimize' the raw value; `values` are always higher-is-better."""
     cost: str = "cheap"
-    """A hint for schedulers and users: 'cheap' (ms), 'moderate' (s), 'expensive' (min or lab)."""
+    """A hint for schedulers and users: one of COSTS, 'cheap' (ms), 'moderate' (s), 'expensive'
+    (min or lab)."""
     deterministic: bool = True
     description: str = ""
 

@@ -8,12 +8,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from molseiko.oracles.base import Oracle, OracleResult
+from molseiko.oracles.base import COSTS, Oracle, OracleResult
 from molseiko.oracles.transforms import Identity
 
 ROLES = ("objective", "filter", "penalty")
-COSTS = ("cheap", "moderate", "expensive")
-"""`Oracle.cost` from least to most (a cost not named here counts as cheap)."""
 
 
 @dataclass
@@ -89,7 +87,7 @@ class CompositeOracle(Oracle):
             if c is not slowest and _rank(c.oracle.cost) > 0
         }
         for positions, measured in slowest.oracle.parts(designs):
-            known = {key: _subset(result, positions) for key, result in costly.items()}
+            known = {key: result.take(positions) for key, result in costly.items()}
             chunk = [designs[i] for i in positions]
             yield positions, self._combine(chunk, {**known, id(slowest): measured})
 
@@ -139,14 +137,5 @@ class CompositeOracle(Oracle):
 
 
 def _rank(cost: str) -> int:
+    """Where `cost` stands in COSTS (a plugin's cost not named there counts as cheap)."""
     return COSTS.index(cost) if cost in COSTS else 0
-
-
-def _subset(result: OracleResult, positions: list[int]) -> OracleResult:
-    """The designs at `positions` of a batch's result."""
-    return OracleResult(
-        result.values[positions],
-        [result.failures[i] for i in positions],
-        result.raw[positions],
-        {name: np.asarray(column)[positions] for name, column in result.details.items()},
-    )
