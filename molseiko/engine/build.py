@@ -80,10 +80,15 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         )
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
-        kind = SequenceEnsemble if policy.tokenizer.domain == "protein" else RewardEnsemble
-        ensemble = kind(
+        protein = policy.tokenizer.domain == "protein"
+        if protein and config.ensemble_descriptors:
+            raise MolseikoError("ensemble_descriptors is for molecules, not protein sequences")
+        ensemble = (SequenceEnsemble if protein else RewardEnsemble)(
             EnsembleConfig(
-                members=config.ensemble_size, max_epochs=config.ensemble_epochs, seed=config.seed
+                members=config.ensemble_size,
+                max_epochs=config.ensemble_epochs,
+                descriptors=config.ensemble_descriptors,
+                seed=config.seed,
             ),
             device=config.device,
         )

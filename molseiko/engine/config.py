@@ -72,6 +72,9 @@ class CampaignConfig:
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
+    ensemble_descriptors: bool = False
+    """Molecules: each ensemble member sees RDKit's 2D descriptors (logP, TPSA, counts...) beside
+    the graph, standardized on the measured designs."""
     pool_factor: int = 10
     """Candidates drawn per batch slot for the reward model to rank (sampling is cheap; calls
     are not). A round with nothing to rank them (round 1 from the model, `pretrained`,

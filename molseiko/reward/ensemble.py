@@ -15,7 +15,7 @@ import torch
 
 from molseiko.domains.molecule import to_mol
 from molseiko.errors import MolseikoError
-from molseiko.reward.features import mol_to_graph
+from molseiko.reward.features import DESCRIPTORS, mol_to_graph
 from molseiko.reward.gnn import GINERegressor
 
 GRAPH_CACHE = 200_000
@@ -36,6 +36,9 @@ class EnsembleConfig:
     batch_size: int = 128
     warm_start: bool = False
     """Continue from the previous round's weights instead of a fresh initialisation."""
+    descriptors: bool = False
+    """Molecules: give each member RDKit's 2D descriptors beside the graph, standardized on the
+    designs it is fit on (clipped at 5 standard deviations)."""
     seed: int = 0
 
 
@@ -69,20 +72,34 @@ class RewardEnsemble:
         self.models: list[GINERegressor] = []
         self.y_mean, self.y_std = 0.0, 1.0
         self._graphs: dict[str, object] = {}
+        self.d_center = self.d_scale = None  # descriptor standardization, set by fit
 
     # ---- what a subclass changes -------------------------------------------------------------
     def _featurize(self, design: str):
         """The features of one design; None if it is not a valid design."""
         mol = to_mol(design)
-        return None if mol is None else mol_to_graph(mol)
+        return None if mol is None else mol_to_graph(mol, self.config.descriptors)
 
     def _collate(self, items: list):
         from torch_geometric.data import Batch
 
-        return Batch.from_data_list(items).to(self.device)
+        batch = Batch.from_data_list(items)
+        if self.config.descriptors:
+            scaled = (batch.descriptors - self.d_center) / self.d_scale
+            batch.descriptors = scaled.clamp(-5.0, 5.0).float()
+        return batch.to(self.device)
+
+    def _standardize(self, items: list) -> None:
+        """Centre and scale of the molecule-level features over the designs being fit."""
+        if self.config.descriptors:
+            values = torch.cat([item.descriptors for item in items])
+            self.d_center = values.mean(0)
+            spread = values.std(0, unbiased=False)
+            self.d_scale = torch.where(spread > 1e-8, spread, torch.ones_like(spread))
 
     def _new_member(self) -> torch.nn.Module:
-        return GINERegressor(self.config.hidden, self.config.layers)
+        width = len(DESCRIPTORS) if self.config.descriptors else 0
+        return GINERegressor(self.config.hidden, self.config.layers, descriptors=width)
 
     # ---- shared -------------------------------------------------------------------------------
     def _graph(self, smiles: str | None):
@@ -113,6 +130,7 @@ class RewardEnsemble:
         if any(graph is None for graph in graphs):
             bad = next(s for s, graph in zip(smiles, graphs, strict=True) if graph is None)
             raise MolseikoError(f"reward model: invalid design {bad!r}")
+        self._standardize(graphs)
         rng = np.random.default_rng([self.config.seed, round_])
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
@@ -187,6 +205,10 @@ class SequenceEnsemble(RewardEnsemble):
         if sequence is None:
             return None
         return torch.tensor([AMINO_ACIDS.index(letter) for letter in sequence], dtype=torch.long)
+
+    def _standardize(self, items: list) -> None:
+        if self.config.descriptors:
+            raise MolseikoError("reward model: descriptors are for molecules, not sequences")
 
     def _collate(self, items: list):
         lengths = torch.tensor([len(item) for item in items])

@@ -9,9 +9,13 @@ from molseiko.reward.features import ATOM_DIM, BOND_DIM
 
 
 class GINERegressor(nn.Module):
-    """Graph isomorphism network with edge features (Hu et al. 2020), sum + mean readout."""
+    """Graph isomorphism network with edge features (Hu et al. 2020), sum + mean readout; with
+    `descriptors` > 0, that many standardized molecule-level descriptors (`batch.descriptors`)
+    pass through one hidden layer and join the readout, as Chemprop's extra features do."""
 
-    def __init__(self, hidden: int = 64, layers: int = 3, dropout: float = 0.1):
+    def __init__(
+        self, hidden: int = 64, layers: int = 3, dropout: float = 0.1, descriptors: int = 0
+    ):
         super().__init__()
         from torch_geometric.nn import GINEConv
 
@@ -24,8 +28,16 @@ class GINERegressor(nn.Module):
             for _ in range(layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        self.describe = (
+            nn.Sequential(nn.Dropout(dropout), nn.Linear(descriptors, hidden), nn.ReLU())
+            if descriptors
+            else None
+        )
         self.head = nn.Sequential(
-            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+            nn.Linear((3 if descriptors else 2) * hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
         )
 
     def forward(self, batch) -> torch.Tensor:
@@ -39,4 +51,6 @@ class GINERegressor(nn.Module):
             [global_add_pool(hidden, batch.batch) / 10.0, global_mean_pool(hidden, batch.batch)],
             dim=-1,
         )  # G x 2H; the sum is scaled so that size information does not swamp the mean
+        if self.describe is not None:
+            pooled = torch.cat([pooled, self.describe(batch.descriptors)], dim=-1)  # G x 3H
         return self.head(pooled).squeeze(-1)

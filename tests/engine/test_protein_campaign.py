@@ -127,3 +127,14 @@ def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_ch
     default = build_campaign(replace(config, graph_crossover=-1.0), tmp_path / "default")
     assert (default.config.graph_crossover, default.config.infill) == (0.0, 0.5)
     assert default.config.crossover_operators == ""  # no crossovers: no operators named
+
+
+def test_descriptors_on_proteins_are_a_one_line_error(tiny_config, protein_checkpoint, tmp_path):
+    from molseiko.errors import MolseikoError
+
+    config = tiny_config(objective=SPEC, model=str(protein_checkpoint), ensemble_descriptors=True)
+    with pytest.raises(MolseikoError, match="ensemble_descriptors is for molecules"):
+        build_campaign(config, tmp_path / "run")
+    ensemble = SequenceEnsemble(EnsembleConfig(members=2, max_epochs=2, descriptors=True))
+    with pytest.raises(MolseikoError, match="descriptors are for molecules"):
+        ensemble.fit(["ACDEFGHI", "ACDEFGHK"], [0.1, 0.2])
