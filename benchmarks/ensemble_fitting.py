@@ -3,11 +3,12 @@
 Adds `--batch` random ZINC250k molecules per round (scored by a PMO objective), refits the
 ensemble either from scratch or from the previous round's weights, and reports on a fixed
 held-out set: RMSE, Spearman of prediction vs truth, Spearman of s_hat vs |error| (is the bonus
-informative?) and fit seconds. A third mode is the usual alternative reward model of Bayesian
-optimization over molecules (PMO's GP BO): an exact Gaussian process with the Tanimoto (MinMax)
-kernel on ECFP4 count fingerprints, whose uncertainty grows with distance from the data by
-construction; its noise and amplitude maximize the marginal likelihood over a grid. Writes
-`ensemble_fitting.csv` and `.png` into --out (rows of modes not run are kept).
+informative?) and fit seconds. `descriptors` fits from scratch with RDKit's 2D descriptors
+beside each graph (`ensemble_descriptors`). A fourth mode is the usual alternative reward model
+of Bayesian optimization over molecules (PMO's GP BO): an exact Gaussian process with the
+Tanimoto (MinMax) kernel on ECFP4 count fingerprints, whose uncertainty grows with distance from
+the data by construction; its noise and amplitude maximize the marginal likelihood over a grid.
+Writes `ensemble_fitting.csv` and `.png` into --out (rows of modes not run are kept).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from molseiko.oracles.registry import resolve_objective
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("from scratch", "warm start", "Tanimoto GP")
+MODES = ("from scratch", "warm start", "descriptors", "Tanimoto GP")
 
 
 class TanimotoGP:
@@ -104,7 +105,9 @@ def main() -> None:
         if mode == "Tanimoto GP":
             ensemble = TanimotoGP()
         else:
-            config = EnsembleConfig(warm_start=mode == "warm start", seed=args.seed)
+            config = EnsembleConfig(
+                warm_start=mode == "warm start", descriptors=mode == "descriptors", seed=args.seed
+            )
             ensemble = RewardEnsemble(config)
         for round_ in range(1, args.rounds + 1):
             n = round_ * args.batch
