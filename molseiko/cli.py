@@ -300,7 +300,7 @@ def optimize(
                 f"{resume} already has its settings (config.toml); only --device and "
                 "--scheduler apply when resuming"
             )
-        config = CampaignConfig.from_toml(
+        config = CampaignConfig.from_saved(
             resume / "config.toml", device=device, scheduler=scheduler
         )
         run_dir = resume
@@ -405,7 +405,7 @@ def propose(
                 f"{run_dir} already has its settings (config.toml); only --batch and --device "
                 "apply to later rounds"
             )
-        config = CampaignConfig.from_toml(saved, device=device)
+        config = CampaignConfig.from_saved(saved, device=device)
     else:
         overrides = dict(objective=objective, budget=budget, model=model, seed=seed, device=device)
         table = {"objective": "lab"}

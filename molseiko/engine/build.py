@@ -53,7 +53,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     policy = load_model(config.model or None, device=config.device)
     domain = get_domain(policy.tokenizer.domain, config.crossover_operators)  # fails early
     saved = run_dir / "config.toml"
-    previous = CampaignConfig.from_toml(saved, SAVED_KEYS) if saved.is_file() else None
+    previous = CampaignConfig.from_saved(saved, SAVED_KEYS) if saved.is_file() else None
     if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
         previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
         if not previous.crossover_operators and previous.graph_crossover > 0:
@@ -78,11 +78,11 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         config = replace(
             config, infill_crossover=previous.infill_crossover if previous else default
         )
+    if policy.tokenizer.domain == "protein":  # sequences have no RDKit descriptors
+        config = replace(config, ensemble_descriptors=False)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
         protein = policy.tokenizer.domain == "protein"
-        if protein and config.ensemble_descriptors:
-            raise MolseikoError("ensemble_descriptors is for molecules, not protein sequences")
         ensemble = (SequenceEnsemble if protein else RewardEnsemble)(
             EnsembleConfig(
                 members=config.ensemble_size,

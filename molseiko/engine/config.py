@@ -14,6 +14,9 @@ from molseiko.errors import MolseikoError
 
 VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained", "online_pg")
 CROSSOVER_OPERATORS = ("acyclic", "graph_ga")
+PREDATING = {"ensemble_descriptors": False}
+"""Settings whose default changed after runs were saved without them: a run's saved config.toml
+that lacks one of these keys is read with the value the run used, not with today's default."""
 
 
 def check_device(name: str, available: bool = False) -> str:
@@ -72,9 +75,11 @@ class CampaignConfig:
     ensemble_size: int = 5
     ensemble_epochs: int = 100
     """Most epochs per ensemble member (each stops early on its out-of-bag designs)."""
-    ensemble_descriptors: bool = False
+    ensemble_descriptors: bool = True
     """Molecules: each ensemble member sees RDKit's 2D descriptors (logP, TPSA, counts...) beside
-    the graph, standardized on the measured designs."""
+    the graph, standardized on the measured designs (protein sequences have none: ignored).
+    From 100 measured molecules they rank held-out ones far better (Spearman 0.89 against 0.70
+    on osimertinib_mpo) and their spread starts to track the errors (README)."""
     pool_factor: int = 10
     """Candidates drawn per batch slot for the reward model to rank (sampling is cheap; calls
     are not). A round with nothing to rank them (round 1 from the model, `pretrained`,
@@ -242,14 +247,22 @@ class CampaignConfig:
                 )
 
     @classmethod
-    def from_toml(
+    def from_saved(
         cls, path: str | Path, required: tuple[str, ...] = (), **overrides
+    ) -> CampaignConfig:
+        """A run's own saved config.toml: as `from_toml`, but a `PREDATING` key it lacks takes
+        the value the run was made with, so a resumed run keeps its settings."""
+        return cls.from_toml(path, required, _absent=PREDATING, **overrides)
+
+    @classmethod
+    def from_toml(
+        cls, path: str | Path, required: tuple[str, ...] = (), _absent=None, **overrides
     ) -> CampaignConfig:
         """Settings from a TOML file; keyword overrides (CLI flags) win when not None. A file
         lacking a `required` key is refused (a run's saved config cut short would otherwise
         read as defaults)."""
         try:
-            table = tomllib.loads(Path(path).read_text())
+            table = {**(_absent or {}), **tomllib.loads(Path(path).read_text())}
         except FileNotFoundError:
             raise MolseikoError(f"{path}: no such config file") from None
         except tomllib.TOMLDecodeError as err:

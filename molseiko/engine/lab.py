@@ -98,7 +98,7 @@ def ingest(run_dir: str | Path, path: str | Path, column: str = "value") -> Inge
     """Validate a results file against the run's ledger and record it, all or nothing. Needs
     no model: ingesting is instant even when the next `propose` will take minutes."""
     run_dir = Path(run_dir)
-    config = CampaignConfig.from_toml(run_dir / "config.toml")
+    config = CampaignConfig.from_saved(run_dir / "config.toml")
     oracle = resolve_objective(config.objective)
     if not isinstance(oracle, LabOracle):
         raise MolseikoError(_not_lab(run_dir, oracle))

@@ -712,6 +712,29 @@ def test_runs_saved_before_a_setting_existed_resume_without_it(tiny_config, tmp_
     assert (resumed.config.infill_crossover, resumed.config.graph_crossover) == (0.0, 0.0)
 
 
+def test_runs_saved_before_descriptors_were_the_default_resume_without_them(tiny_config, tmp_path):
+    from molseiko.engine.config import CampaignConfig
+
+    old = tmp_path / "old"
+    build_campaign(tiny_config(budget=10, ensemble_descriptors=False), old).close()
+    _drop_keys(old, "ensemble_descriptors")
+    assert CampaignConfig.from_toml(old / "config.toml").ensemble_descriptors  # today's default
+    saved = CampaignConfig.from_saved(old / "config.toml")
+    assert not saved.ensemble_descriptors  # ...but the run was made without them
+    resumed = build_campaign(saved, old)
+    assert not resumed.config.ensemble_descriptors and not resumed.ensemble.config.descriptors
+    resumed.close()
+    assert "ensemble_descriptors = false" in (old / "config.toml").read_text()
+    with pytest.raises(MolseikoError, match="other settings"):  # a new campaign is not that run
+        build_campaign(tiny_config(budget=10), old)
+    new = build_campaign(tiny_config(budget=10), tmp_path / "new")
+    assert (
+        new.ensemble.config.descriptors
+        and "ensemble_descriptors = true" in (tmp_path / "new" / "config.toml").read_text()
+    )
+    new.close()
+
+
 def test_edits_the_model_cannot_make_are_replaced_by_fresh_samples(tiny_config, tmp_path):
     """No parent encodes (infill returns nothing): the pool keeps its size with fresh samples."""
     config = tiny_config(budget=20, infill=0.5, graph_crossover=0.0, pool_factor=4)

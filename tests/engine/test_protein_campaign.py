@@ -129,12 +129,14 @@ def test_graph_crossover_on_proteins_is_a_one_line_error(tiny_config, protein_ch
     assert default.config.crossover_operators == ""  # no crossovers: no operators named
 
 
-def test_descriptors_on_proteins_are_a_one_line_error(tiny_config, protein_checkpoint, tmp_path):
+def test_descriptors_are_for_molecules_only(tiny_config, protein_checkpoint, tmp_path):
     from molseiko.errors import MolseikoError
 
-    config = tiny_config(objective=SPEC, model=str(protein_checkpoint), ensemble_descriptors=True)
-    with pytest.raises(MolseikoError, match="ensemble_descriptors is for molecules"):
-        build_campaign(config, tmp_path / "run")
+    config = tiny_config(objective=SPEC, model=str(protein_checkpoint))
+    assert config.ensemble_descriptors  # the default, made for molecules
+    campaign = build_campaign(config, tmp_path / "run")
+    assert not campaign.config.ensemble_descriptors  # sequences have none: the run says so
+    assert not campaign.ensemble.config.descriptors
     ensemble = SequenceEnsemble(EnsembleConfig(members=2, max_epochs=2, descriptors=True))
     with pytest.raises(MolseikoError, match="descriptors are for molecules"):
         ensemble.fit(["ACDEFGHI", "ACDEFGHK"], [0.1, 0.2])
