@@ -79,7 +79,8 @@ class CampaignConfig:
     """Molecules: each ensemble member sees RDKit's 2D descriptors (logP, TPSA, counts...) beside
     the graph, standardized on the measured designs (protein sequences have none: ignored).
     From 100 measured molecules they rank held-out ones far better (Spearman 0.89 against 0.70
-    on osimertinib_mpo) and their spread starts to track the errors (README)."""
+    on osimertinib_mpo) and their spread starts to track the errors; in `ucb` campaigns they
+    gained 0.011 AUC top-10 on osimertinib_mpo and 0.003 on ranolazine_mpo (3 seeds, README)."""
     pool_factor: int = 10
     """Candidates drawn per batch slot for the reward model to rank (sampling is cheap; calls
     are not). A round with nothing to rank them (round 1 from the model, `pretrained`,
