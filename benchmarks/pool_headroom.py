@@ -99,7 +99,7 @@ def headroom(run: Path, round_: int, scratch: Path, overrides: dict | None = Non
     from molseiko.engine.report import top_k_mean
 
     copy = rewind(run, round_, scratch)
-    config = CampaignConfig.from_toml(copy / "config.toml", out=str(copy), **(overrides or {}))
+    config = CampaignConfig.from_saved(copy / "config.toml", out=str(copy), **(overrides or {}))
     (copy / "config.toml").write_text(config.to_toml())  # the scratch copy runs as configured
     with build_campaign(config, copy) as campaign:
         size = min(config.batch_size, config.budget - campaign.ledger.count_measured())

@@ -135,7 +135,7 @@ def compare(
     from molseiko.engine.report import top_k_mean
 
     copy = rewind(run, round_, scratch)
-    config = CampaignConfig.from_toml(copy / "config.toml", out=str(copy))
+    config = CampaignConfig.from_saved(copy / "config.toml", out=str(copy))
     rows = []
     with build_campaign(config, copy) as campaign:
         size = min(config.batch_size, config.budget - campaign.ledger.count_measured())

@@ -78,11 +78,11 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
         config = replace(
             config, infill_crossover=previous.infill_crossover if previous else default
         )
-    if policy.tokenizer.domain == "protein":  # sequences have no RDKit descriptors
+    protein = policy.tokenizer.domain == "protein"
+    if protein:  # sequences have no RDKit descriptors
         config = replace(config, ensemble_descriptors=False)
     ensemble = finetuner = None
     if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
-        protein = policy.tokenizer.domain == "protein"
         ensemble = (SequenceEnsemble if protein else RewardEnsemble)(
             EnsembleConfig(
                 members=config.ensemble_size,
