@@ -27,8 +27,6 @@ DEFAULT_CROSSOVER = 0.5
 SAVED_KEYS = ("objective", "budget", "batch_size", "variant", "seed")
 """Keys every saved config.toml has had since the first release: one without them was cut short
 (a crash, an edit) and would continue another campaign on this ledger."""
-LATER_KEYS = ("infill", "infill_crossover", "graph_crossover")
-"""Settings added after campaigns were already being saved; a saved run without one did without."""
 
 
 def default_run_dir(config: CampaignConfig) -> Path:
@@ -54,10 +52,10 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     domain = get_domain(policy.tokenizer.domain, config.crossover_operators)  # fails early
     saved = run_dir / "config.toml"
     previous = CampaignConfig.from_saved(saved, SAVED_KEYS) if saved.is_file() else None
-    if previous is not None:  # a key it lacks (-1 once read) predates its feature: none was used
-        previous = replace(previous, **{k: 0.0 for k in LATER_KEYS if getattr(previous, k) == -1.0})
-        if not previous.crossover_operators and previous.graph_crossover > 0:
-            previous = replace(previous, crossover_operators="acyclic")  # the only ones then
+    # Keys it lacks were read as PREDATING (the run did without); crossovers saved before their
+    # operators could be chosen were the acyclic cut, the only one then.
+    if previous is not None and not previous.crossover_operators and previous.graph_crossover > 0:
+        previous = replace(previous, crossover_operators="acyclic")
     # A default (-1) is as the run did so far; else cross molecules, and edit where the model can.
     if config.graph_crossover == -1.0:
         default = DEFAULT_GRAPH_CROSSOVER if domain.crossover else 0.0

@@ -14,9 +14,14 @@ from molseiko.errors import MolseikoError
 
 VARIANTS = ("greedy", "ucb", "bootstrap", "thompson", "non_adaptive", "pretrained", "online_pg")
 CROSSOVER_OPERATORS = ("acyclic", "graph_ga")
-PREDATING = {"ensemble_descriptors": False}
-"""Settings whose default changed after runs were saved without them: a run's saved config.toml
-that lacks one of these keys is read with the value the run used, not with today's default."""
+PREDATING = {
+    "infill": 0.0,
+    "infill_crossover": 0.0,
+    "graph_crossover": 0.0,
+    "ensemble_descriptors": False,
+}
+"""Settings added after runs were already being saved: a run's saved config.toml that lacks one
+of these keys is read with the value the run used (none of the feature), not today's default."""
 
 
 def check_device(name: str, available: bool = False) -> str:

@@ -687,6 +687,8 @@ def test_runs_saved_before_a_setting_existed_resume_without_it(tiny_config, tmp_
     build_campaign(tiny_config(budget=10, infill=0.0), old).close()
     _drop_keys(old, "infill", "infill_crossover", "graph_crossover", "crossover_operators")
     assert CampaignConfig.from_toml(old / "config.toml").infill == -1.0
+    saved = CampaignConfig.from_saved(old / "config.toml")  # as the run was made: no edits
+    assert (saved.infill, saved.infill_crossover, saved.graph_crossover) == (0.0, 0.0, 0.0)
     again = build_campaign(CampaignConfig.from_toml(old / "config.toml"), old)
     assert (again.config.infill, again.config.infill_crossover) == (0.0, 0.0)
     assert again.config.graph_crossover == 0.0
