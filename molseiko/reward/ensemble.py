@@ -15,6 +15,7 @@ import torch
 
 from molseiko.domains.molecule import to_mol
 from molseiko.errors import MolseikoError
+from molseiko.reward.batching import GraphPack, SequencePack
 from molseiko.reward.features import DESCRIPTORS, mol_to_graph
 from molseiko.reward.gnn import GINERegressor
 
@@ -80,14 +81,11 @@ class RewardEnsemble:
         mol = to_mol(design)
         return None if mol is None else mol_to_graph(mol, self.config.descriptors)
 
-    def _collate(self, items: list):
-        from torch_geometric.data import Batch
-
-        batch = Batch.from_data_list(items)
+    def _pack(self, items: list):
+        """The designs' features packed once; `.take(rows)` is a model input of those rows."""
         if self.config.descriptors:
-            scaled = (batch.descriptors - self.d_center) / self.d_scale
-            batch.descriptors = scaled.clamp(-5.0, 5.0).float()
-        return batch.to(self.device)
+            return GraphPack(items, self.d_center, self.d_scale, self.device)
+        return GraphPack(items, device=self.device)
 
     def _standardize(self, items: list) -> None:
         """Centre and scale of the molecule-level features over the designs being fit."""
@@ -131,12 +129,13 @@ class RewardEnsemble:
             bad = next(s for s, graph in zip(smiles, graphs, strict=True) if graph is None)
             raise MolseikoError(f"reward model: invalid design {bad!r}")
         self._standardize(graphs)
+        pack = self._pack(graphs)
         rng = np.random.default_rng([self.config.seed, round_])
         previous = self.models if self.config.warm_start else []
         self.models, errors = [], []
         for member in range(self.config.members):
-            in_bag = rng.integers(0, len(graphs), len(graphs))
-            out_of_bag = np.setdiff1d(np.arange(len(graphs)), in_bag)
+            in_bag = rng.integers(0, len(pack), len(pack))
+            out_of_bag = np.setdiff1d(np.arange(len(pack)), in_bag)
             if len(out_of_bag) == 0:
                 out_of_bag = in_bag[:1]
             # Seeded initialisation and dropout, without touching the caller's torch RNG.
@@ -148,14 +147,14 @@ class RewardEnsemble:
                     if member < len(previous)
                     else self._new_member()
                 ).to(self.device)
-                errors.append(self._fit_member(model, graphs, targets, in_bag, out_of_bag, rng))
+                errors.append(self._fit_member(model, pack, targets, in_bag, out_of_bag, rng))
             self.models.append(model.eval())
         return [e * self.y_std for e in errors]
 
-    def _fit_member(self, model, graphs, targets, in_bag, out_of_bag, rng) -> float:
+    def _fit_member(self, model, pack, targets, in_bag, out_of_bag, rng) -> float:
         config = self.config
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=1e-5)
-        validation = self._collate([graphs[i] for i in out_of_bag])
+        validation = pack.take(out_of_bag)
         validation_targets = targets[out_of_bag].to(self.device)
         best, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
         for _ in range(config.max_epochs):
@@ -163,7 +162,7 @@ class RewardEnsemble:
             order = rng.permutation(in_bag)
             for start in range(0, len(order), config.batch_size):
                 rows = order[start : start + config.batch_size]
-                batch = self._collate([graphs[i] for i in rows])
+                batch = pack.take(rows)
                 loss = torch.mean((model(batch) - targets[rows].to(self.device)) ** 2)
                 optimizer.zero_grad()
                 loss.backward()
@@ -187,9 +186,10 @@ class RewardEnsemble:
             raise MolseikoError("reward model: predict called before fit")
         valid = [i for i, s in enumerate(smiles) if self._graph(s) is not None]
         members = np.full((len(self.models), len(smiles)), np.nan)
+        pack = self._pack([self._graph(smiles[i]) for i in valid]) if valid else None
         for start in range(0, len(valid), 512):
             rows = valid[start : start + 512]
-            batch = self._collate([self._graph(smiles[i]) for i in rows])
+            batch = pack.take(range(start, start + len(rows)))
             for m, model in enumerate(self.models):
                 members[m, rows] = model(batch).cpu().numpy() * self.y_std + self.y_mean
         return EnsemblePrediction(members.mean(0), members.std(0), members)
@@ -210,12 +210,8 @@ class SequenceEnsemble(RewardEnsemble):
         if self.config.descriptors:
             raise MolseikoError("reward model: descriptors are for molecules, not sequences")
 
-    def _collate(self, items: list):
-        lengths = torch.tensor([len(item) for item in items])
-        tokens = torch.full((len(items), int(lengths.max())), -1, dtype=torch.long)
-        for row, item in enumerate(items):
-            tokens[row, : len(item)] = item
-        return tokens.to(self.device)
+    def _pack(self, items: list):
+        return SequencePack(items, self.device)
 
     def _new_member(self) -> torch.nn.Module:
         return SequenceCNN(self.config.hidden, self.config.layers)

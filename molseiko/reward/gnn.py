@@ -41,14 +41,18 @@ class GINERegressor(nn.Module):
         )
 
     def forward(self, batch) -> torch.Tensor:
-        """Predictions `G` for a PyG batch of `G` graphs."""
+        """Predictions `G` for a batch of `G` graphs (a `GraphBatch`, or a PyG `Batch`)."""
         from torch_geometric.nn import global_add_pool, global_mean_pool
 
         hidden = self.embed(batch.x)  # N x H
         for conv, norm in zip(self.convs, self.norms, strict=True):
             hidden = hidden + torch.relu(norm(conv(hidden, batch.edge_index, batch.edge_attr)))
+        graphs = batch.num_graphs
         pooled = torch.cat(
-            [global_add_pool(hidden, batch.batch) / 10.0, global_mean_pool(hidden, batch.batch)],
+            [
+                global_add_pool(hidden, batch.batch, size=graphs) / 10.0,
+                global_mean_pool(hidden, batch.batch, size=graphs),
+            ],
             dim=-1,
         )  # G x 2H; the sum is scaled so that size information does not swamp the mean
         if self.describe is not None:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from rdkit import Chem
 
 from molseiko.errors import MolseikoError
@@ -107,7 +108,7 @@ def test_descriptors_are_standardized_on_the_fitted_designs_and_clipped(zinc):
     smiles, logp = zinc
     ensemble = RewardEnsemble(EnsembleConfig(members=2, max_epochs=2, descriptors=True))
     ensemble.fit(smiles[:80], logp[:80])
-    train = ensemble._collate([ensemble._graph(s) for s in smiles[:80]]).descriptors
+    train = ensemble._pack([ensemble._graph(s) for s in smiles[:80]]).take(range(80)).descriptors
     assert train.shape == (80, len(DESCRIPTORS)) and train.abs().max() <= 5.0
     raw = np.array([descriptors(Chem.MolFromSmiles(s)) for s in smiles[:80]])
     spread = raw.std(0)
@@ -115,7 +116,7 @@ def test_descriptors_are_standardized_on_the_fitted_designs_and_clipped(zinc):
     assert np.allclose(train.numpy(), expected, atol=1e-4)
     assert (train[:, spread <= 1e-8] == 0).all()  # a constant feature carries nothing
     # A molecule far outside the fitted ones is clipped, not extrapolated without bound.
-    huge = ensemble._collate([ensemble._graph("C" * 60)]).descriptors
+    huge = ensemble._pack([ensemble._graph("C" * 60)]).take([0]).descriptors
     assert huge.abs().max() == 5.0
 
 
@@ -134,3 +135,37 @@ def test_descriptors_let_the_ensemble_read_a_whole_molecule_property(zinc):
         prediction = ensemble.predict(smiles[300:])
         scores[with_descriptors] = np.corrcoef(prediction.mean, qed[300:])[0, 1]
     assert scores[True] > 0.65 and scores[True] > scores[False] + 0.1
+
+
+def test_a_packed_minibatch_is_what_pyg_would_collate(zinc):
+    """Packing the designs once and cutting minibatches by index must give PyG's own batch, so the
+    faster path changes no fit and no prediction."""
+    from torch_geometric.data import Batch
+
+    from molseiko.reward.batching import GraphPack
+    from molseiko.reward.gnn import GINERegressor
+
+    graphs = [mol_to_graph(Chem.MolFromSmiles(s), True) for s in zinc[0][:30]]
+    graphs.append(mol_to_graph(Chem.MolFromSmiles("C"), True))  # a graph without bonds
+    center, scale = torch.zeros(len(DESCRIPTORS)), torch.full((len(DESCRIPTORS),), 50.0)
+    pack = GraphPack(graphs, center, scale)
+    rows = [30, 7, 7, 0, 29, 12]  # any order, repeats (a bootstrap resample) included
+    mine = pack.take(rows)
+    theirs = Batch.from_data_list([graphs[i] for i in rows])
+    assert torch.equal(mine.x, theirs.x) and torch.equal(mine.edge_attr, theirs.edge_attr)
+    assert torch.equal(mine.edge_index, theirs.edge_index)
+    assert torch.equal(mine.batch, theirs.batch) and mine.num_graphs == theirs.num_graphs == 6
+    expected = ((theirs.descriptors - center) / scale).clamp(-5, 5).float()
+    assert torch.equal(mine.descriptors, expected)
+    theirs.descriptors = expected
+    torch.manual_seed(0)
+    model = GINERegressor(hidden=16, layers=2, descriptors=len(DESCRIPTORS)).eval()
+    assert torch.allclose(model(mine), model(theirs), atol=1e-6)
+
+
+def test_a_sequence_minibatch_is_padded_to_its_own_longest_sequence():
+    from molseiko.reward.batching import SequencePack
+
+    pack = SequencePack([torch.tensor([1, 2]), torch.tensor([3, 4, 5, 6]), torch.tensor([7])])
+    assert pack.take([2, 0]).tolist() == [[7, -1], [1, 2]]
+    assert pack.take([1, 2]).tolist() == [[3, 4, 5, 6], [7, -1, -1, -1]]
