@@ -42,6 +42,11 @@ bench: install
 		"benchmarks/results/runs/$(t)-greedy+first_batch=zinc250k-$(s)"))
 	$(BIN)/python benchmarks/pool_variants.py --rounds 2 4 6 --out benchmarks/results \
 		$(foreach s,1 2,"benchmarks/results/runs/osimertinib_mpo-ucb+first_batch=zinc250k-$(s)")
+	$(BIN)/python benchmarks/ensemble_fitting.py --objective osimertinib_mpo --out benchmarks/results
+	$(BIN)/python benchmarks/ensemble_fitting.py --objective ranolazine_mpo --out benchmarks/results
+	$(BIN)/python benchmarks/reward_calibration.py --rounds 2 3 4 5 --out benchmarks/results \
+		$(foreach t,osimertinib_mpo ranolazine_mpo,$(foreach s,0 1 2,\
+		"benchmarks/results/runs/$(t)-ucb+first_batch=zinc250k-$(s)"))
 	$(BIN)/python benchmarks/docking.py --parts speed campaign --target parp1
 	$(BIN)/python benchmarks/ehrlich.py --length 32 --motifs 2 --budget 1000 --seeds 0 1 2
 	$(BIN)/python benchmarks/protein_quality.py --n 300

@@ -8,7 +8,8 @@ beside each graph (`ensemble_descriptors`). A fourth mode is the usual alternati
 of Bayesian optimization over molecules (PMO's GP BO): an exact Gaussian process with the
 Tanimoto (MinMax) kernel on ECFP4 count fingerprints, whose uncertainty grows with distance from
 the data by construction; its noise and amplitude maximize the marginal likelihood over a grid.
-Writes `ensemble_fitting.csv` and `.png` into --out (rows of modes not run are kept).
+Writes `ensemble_fitting.csv` and `.png` into --out (rows of other objectives and of modes not
+run are kept).
 """
 
 from __future__ import annotations
@@ -99,8 +100,11 @@ def main() -> None:
     test_smiles, test_values = chosen[-args.held_out :], values[-args.held_out :]
 
     table = args.out / "ensemble_fitting.csv"
-    kept = pd.read_csv(table) if table.is_file() else pd.DataFrame(columns=["mode"])
-    records = kept[~kept["mode"].isin(args.modes)].to_dict("records")
+    kept = pd.read_csv(table) if table.is_file() else pd.DataFrame(columns=["objective", "mode"])
+    if "objective" not in kept:  # tables written before the column: all osimertinib_mpo
+        kept.insert(0, "objective", "osimertinib_mpo")
+    redone = (kept["objective"] == args.objective) & kept["mode"].isin(args.modes)
+    records = kept[~redone].to_dict("records")
     for mode in args.modes:
         if mode == "Tanimoto GP":
             ensemble = TanimotoGP()
@@ -118,6 +122,7 @@ def main() -> None:
             error = np.abs(prediction.mean - test_values)
             records.append(
                 {
+                    "objective": args.objective,
                     "mode": mode,
                     "round": round_,
                     "measured": n,
@@ -140,13 +145,20 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metrics = ["rmse", "spearman_prediction", "spearman_std_error", "fit_seconds"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2))
-    for axis, metric in zip(axes, metrics, strict=True):
-        for mode, group in frame.groupby("mode"):
-            axis.plot(group.measured, group[metric], marker="o", label=mode)
-        axis.set_xlabel("measured designs")
-        axis.set_title(metric)
-    axes[0].legend()
+    objectives = sorted(frame["objective"].unique())
+    fig, grid = plt.subplots(
+        len(objectives),
+        len(metrics),
+        figsize=(4 * len(metrics), 3.2 * len(objectives)),
+        squeeze=False,
+    )
+    for axes, objective in zip(grid, objectives, strict=True):
+        for axis, metric in zip(axes, metrics, strict=True):
+            for mode, group in frame[frame["objective"] == objective].groupby("mode"):
+                axis.plot(group.measured, group[metric], marker="o", label=mode)
+            axis.set_xlabel("measured designs")
+            axis.set_title(f"{objective}: {metric}")
+        axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
