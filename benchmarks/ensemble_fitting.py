@@ -155,7 +155,8 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     for axes, objective in zip(grid, objectives, strict=True):
         for axis, metric in zip(axes, metrics, strict=True):
             for mode, group in frame[frame["objective"] == objective].groupby("mode"):
-                axis.plot(group.measured, group[metric], marker="o", label=mode)
+                color = f"C{MODES.index(mode)}"  # one colour per mode in every row
+                axis.plot(group.measured, group[metric], marker="o", label=mode, color=color)
             axis.set_xlabel("measured designs")
             axis.set_title(f"{objective}: {metric}")
         axes[0].legend()
