@@ -186,10 +186,9 @@ class RewardEnsemble:
             raise MolseikoError("reward model: predict called before fit")
         valid = [i for i, s in enumerate(smiles) if self._graph(s) is not None]
         members = np.full((len(self.models), len(smiles)), np.nan)
-        pack = self._pack([self._graph(smiles[i]) for i in valid]) if valid else None
-        for start in range(0, len(valid), 512):
+        for start in range(0, len(valid), 512):  # in chunks: memory stays bounded for libraries
             rows = valid[start : start + 512]
-            batch = pack.take(range(start, start + len(rows)))
+            batch = self._pack([self._graph(smiles[i]) for i in rows]).take(range(len(rows)))
             for m, model in enumerate(self.models):
                 members[m, rows] = model(batch).cpu().numpy() * self.y_std + self.y_mean
         return EnsemblePrediction(members.mean(0), members.std(0), members)
