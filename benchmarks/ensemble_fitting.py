@@ -101,8 +101,6 @@ def main() -> None:
 
     table = args.out / "ensemble_fitting.csv"
     kept = pd.read_csv(table) if table.is_file() else pd.DataFrame(columns=["objective", "mode"])
-    if "objective" not in kept:  # tables written before the column: all osimertinib_mpo
-        kept.insert(0, "objective", "osimertinib_mpo")
     redone = (kept["objective"] == args.objective) & kept["mode"].isin(args.modes)
     records = kept[~redone].to_dict("records")
     for mode in args.modes:

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from molseiko.engine.config import MODEL_FREE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -235,6 +237,8 @@ def _curves(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 DEFAULT_METHODS = ("ucb", "greedy", "bootstrap", "non_adaptive", "online_pg", "pretrained")
+DESCRIPTOR_LABELS = ("+ensemble_descriptors=True", "")
+"""The row of the current defaults first, else the graph-only one made before them."""
 
 
 def plot_defaults(frame: pd.DataFrame, path: Path) -> None:
@@ -250,16 +254,14 @@ def plot_defaults(frame: pd.DataFrame, path: Path) -> None:
     for axis, task in zip(axes[0], tasks, strict=True):
         rows = frame[frame.task == task]
         for i, base in enumerate(DEFAULT_METHODS):
-            for label in (f"{base}+first_batch=zinc250k+ensemble_descriptors=True",
-                          f"{base}+first_batch=zinc250k"):  # fmt: skip
-                group = rows[rows.method == label]
-                if len(group):
-                    break
-            if not len(group):
+            labels = [f"{base}+first_batch=zinc250k" + extra for extra in DESCRIPTOR_LABELS]
+            label = next((label for label in labels if (rows.method == label).any()), None)
+            if label is None:
                 continue
+            group = rows[rows.method == label]
             calls, curves = _curves(group)
             mean, spread = curves.mean(0), curves.std(0)
-            graph_only = base not in ("pretrained", "online_pg") and "descriptors" not in label
+            graph_only = base not in MODEL_FREE and "descriptors" not in label
             name = f"{base} ({len(group)} seeds{', graph-only ensemble' if graph_only else ''})"
             axis.plot(calls, mean, color=f"C{i}", label=name)
             axis.fill_between(calls, mean - spread, mean + spread, color=f"C{i}", alpha=0.15)

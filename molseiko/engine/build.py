@@ -11,7 +11,7 @@ from molseiko.diffusion.checkpoint import load_model
 from molseiko.domains.base import DEFAULT_OPERATORS, get_domain
 from molseiko.engine.acquisition import BootstrapMax, Greedy, Thompson, UpperConfidenceBound
 from molseiko.engine.campaign import Campaign
-from molseiko.engine.config import CampaignConfig, check_device
+from molseiko.engine.config import MODEL_FREE, CampaignConfig, check_device
 from molseiko.engine.finetune import FinetuneConfig, PolicyGradientFinetuner
 from molseiko.errors import MolseikoError
 from molseiko.oracles.parallel import parallel
@@ -36,7 +36,7 @@ def default_run_dir(config: CampaignConfig) -> Path:
 
 def acquisition_for(config: CampaignConfig):
     """The variant's optimism; None for the variants that rank nothing (pretrained, online_pg)."""
-    if config.variant in ("pretrained", "online_pg"):
+    if config.variant in MODEL_FREE:
         return None
     if config.variant in ("ucb", "non_adaptive"):
         return UpperConfidenceBound(config.bonus, sequential=config.select == "sequential")
@@ -80,7 +80,7 @@ def build_campaign(config: CampaignConfig, run_dir: str | Path | None = None) ->
     if protein:  # sequences have no RDKit descriptors
         config = replace(config, ensemble_descriptors=False)
     ensemble = finetuner = None
-    if config.variant not in ("pretrained", "online_pg"):  # model-free baselines
+    if config.variant not in MODEL_FREE:
         ensemble = (SequenceEnsemble if protein else RewardEnsemble)(
             EnsembleConfig(
                 members=config.ensemble_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 
 @dataclass
@@ -30,11 +31,14 @@ class GraphBatch:
     """`G x D` standardized molecule-level descriptors, or None."""
 
 
+def _starts(sizes: torch.Tensor) -> torch.Tensor:
+    """Where each of consecutive blocks of these sizes begins (an exclusive cumulative sum)."""
+    return torch.cumsum(sizes, 0) - sizes
+
+
 def _segments(starts: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
     """Indices `starts[0] .. starts[0]+sizes[0]-1, starts[1] .. ` concatenated."""
-    total = int(sizes.sum())
-    first = torch.cumsum(sizes, 0) - sizes  # where each segment begins in the output
-    within = torch.arange(total) - torch.repeat_interleave(first, sizes)
+    within = torch.arange(int(sizes.sum())) - torch.repeat_interleave(_starts(sizes), sizes)
     return torch.repeat_interleave(starts, sizes) + within
 
 
@@ -47,8 +51,7 @@ class GraphPack:
         self.device = torch.device(device)
         self.nodes = torch.tensor([graph.num_nodes for graph in graphs], dtype=torch.long)
         self.edges = torch.tensor([graph.edge_index.shape[1] for graph in graphs], dtype=torch.long)
-        self.node_start = torch.cumsum(self.nodes, 0) - self.nodes
-        self.edge_start = torch.cumsum(self.edges, 0) - self.edges
+        self.node_start, self.edge_start = _starts(self.nodes), _starts(self.edges)
         self.x = torch.cat([graph.x for graph in graphs])
         self.edge_attr = torch.cat([graph.edge_attr for graph in graphs])
         self.edge_local = torch.cat([graph.edge_index for graph in graphs], dim=1)  # per graph
@@ -65,8 +68,8 @@ class GraphPack:
         nodes, edges = self.nodes[rows], self.edges[rows]
         node_rows = _segments(self.node_start[rows], nodes)
         edge_rows = _segments(self.edge_start[rows], edges)
-        offset = torch.cumsum(nodes, 0) - nodes  # first atom of each graph in the minibatch
-        edge_index = self.edge_local[:, edge_rows] + torch.repeat_interleave(offset, edges)
+        offset = torch.repeat_interleave(_starts(nodes), edges)  # its graph's first atom, per bond
+        edge_index = self.edge_local[:, edge_rows] + offset
         device = self.device
         return GraphBatch(
             x=self.x[node_rows].to(device),
@@ -85,9 +88,7 @@ class SequencePack:
     def __init__(self, sequences: list, device="cpu"):
         self.device = torch.device(device)
         self.lengths = torch.tensor([len(item) for item in sequences], dtype=torch.long)
-        self.tokens = torch.full((len(sequences), int(self.lengths.max())), -1, dtype=torch.long)
-        for row, item in enumerate(sequences):
-            self.tokens[row, : len(item)] = item
+        self.tokens = pad_sequence(sequences, batch_first=True, padding_value=-1)
 
     def __len__(self) -> int:
         return len(self.lengths)

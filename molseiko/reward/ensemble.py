@@ -82,10 +82,9 @@ class RewardEnsemble:
         return None if mol is None else mol_to_graph(mol, self.config.descriptors)
 
     def _pack(self, items: list):
-        """The designs' features packed once; `.take(rows)` is a model input of those rows."""
-        if self.config.descriptors:
-            return GraphPack(items, self.d_center, self.d_scale, self.device)
-        return GraphPack(items, device=self.device)
+        """The designs' features packed once; `.take(rows)` is a model input of those rows
+        (descriptors, when fitted with them, standardized by this fit's centre and scale)."""
+        return GraphPack(items, self.d_center, self.d_scale, self.device)
 
     def _standardize(self, items: list) -> None:
         """Centre and scale of the molecule-level features over the designs being fit."""
