@@ -2,7 +2,7 @@
 
 A reward ensemble fits M members for up to 100 epochs over the same designs, in a new random
 order each epoch. Building every minibatch from per-design objects (PyG's `Batch.from_data_list`)
-took about a tenth of a fit; here the designs are concatenated once per fit and a minibatch is a
+took 13-19% of a fit; here the designs are concatenated once per fit and a minibatch is a
 few tensor gathers. It holds exactly what `Batch.from_data_list` would give (same order, same
 offsets), so fits and predictions do not change."""
 
