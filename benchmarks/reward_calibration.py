@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import cho_solve, solve_triangular
 from scipy.stats import spearmanr
 
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
@@ -66,7 +67,7 @@ class TanimotoGP:
         best = None
         for noise in self.NOISES:
             factor = np.linalg.cholesky(gram + noise * self._scale * np.eye(len(values)))
-            weights = np.linalg.solve(factor.T, np.linalg.solve(factor, centred))
+            weights = cho_solve((factor, True), centred)
             nll = 0.5 * centred @ weights + np.log(np.diag(factor)).sum()
             if best is None or nll < best[0]:
                 best = (nll, factor, weights)
@@ -74,7 +75,7 @@ class TanimotoGP:
 
     def predict(self, smiles: list[str]) -> SimpleNamespace:
         cross = self._scale * self._kernel(self._bits(smiles), self._train)
-        solved = np.linalg.solve(self._factor, cross.T)
+        solved = solve_triangular(self._factor, cross.T, lower=True)
         variance = np.maximum(self._scale - (solved**2).sum(0), 1e-12)
         return SimpleNamespace(mean=self._mean + cross @ self._weights, std=np.sqrt(variance))
 
