@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import cho_solve, solve_triangular
 from scipy.stats import spearmanr
 
 from molseiko.oracles.registry import resolve_objective
@@ -43,7 +44,7 @@ class TanimotoGP:
         for noise in (1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0):
             for amplitude in (0.3, 1.0, 3.0):
                 factor = np.linalg.cholesky(amplitude * gram + noise * np.eye(len(gram)))
-                weights = np.linalg.solve(factor.T, np.linalg.solve(factor, target))
+                weights = cho_solve((factor, True), target)
                 evidence = -0.5 * target @ weights - np.log(np.diag(factor)).sum()
                 if evidence > best:
                     best, self.factor, self.weights = evidence, factor, weights
@@ -51,7 +52,7 @@ class TanimotoGP:
 
     def predict(self, smiles: list[str]):
         cross = self.amplitude * minmax(fingerprints(smiles), self.train)
-        solved = np.linalg.solve(self.factor, cross.T)
+        solved = solve_triangular(self.factor, cross.T, lower=True)
         variance = np.maximum(self.amplitude - (solved * solved).sum(0), 1e-12)
         mean = self.center + self.scale * (cross @ self.weights)
         return SimpleNamespace(mean=mean, std=self.scale * np.sqrt(variance))

@@ -7,10 +7,10 @@ over RMS spread (1 for a calibrated spread) and fit seconds. The ensembles use a
 the campaign's, but the batches were still chosen by the campaign's own (graph-only) ensemble,
 which favours variants that err elsewhere; this is a screen, the campaigns are the test.
 
-Beside the ensembles, a comparator that is uncertain by construction where the data are not: a
-Gaussian process with the Tanimoto kernel on ECFP4 bits (constant mean, noise picked by marginal
-likelihood). If the ensemble's spread failed only because it does not grow away from the data,
-the GP's spread would rank its errors where the ensemble's does not.
+Beside the ensembles, a comparator that is uncertain by construction where the data are not:
+`ensemble_fitting.py`'s Gaussian process (Tanimoto/MinMax kernel on ECFP4 counts). If the
+ensemble's spread failed only because it does not grow away from the data, the GP's spread would
+rank its errors where the ensemble's does not.
 Writes `reward_calibration.csv` and `.png` into --out.
 """
 
@@ -19,65 +19,21 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import cho_solve, solve_triangular
+from ensemble_fitting import TanimotoGP
 from scipy.stats import spearmanr
 
 from molseiko.reward.ensemble import EnsembleConfig, RewardEnsemble
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
-    "graph": {},
-    "graph + descriptors": {"descriptors": True},
-    "tanimoto gp": None,
+    "graph": lambda seed: RewardEnsemble(EnsembleConfig(seed=seed)),
+    "graph + descriptors": lambda seed: RewardEnsemble(EnsembleConfig(seed=seed, descriptors=True)),
+    "Tanimoto GP": lambda seed: TanimotoGP(),
 }
-
-
-class TanimotoGP:
-    """Exact GP regression on ECFP4 bit vectors with k(a, b) = |a & b| / |a | b|."""
-
-    NOISES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
-    """Noise variances, as fractions of the targets' variance, tried by marginal likelihood."""
-
-    def __init__(self):
-        from rdkit.Chem import rdFingerprintGenerator
-
-        self._generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-
-    def _bits(self, smiles: list[str]) -> np.ndarray:
-        from rdkit import Chem
-
-        return np.stack(
-            [self._generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in smiles]
-        ).astype(np.float64)
-
-    @staticmethod
-    def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        shared = a @ b.T
-        return shared / np.maximum(a.sum(1)[:, None] + b.sum(1)[None, :] - shared, 1.0)
-
-    def fit(self, smiles: list[str], values: np.ndarray, round_: int = 0) -> None:
-        self._train = self._bits(smiles)
-        self._mean, self._scale = float(values.mean()), float(values.var()) or 1.0
-        centred = values - self._mean
-        gram = self._scale * self._kernel(self._train, self._train)
-        best = None
-        for noise in self.NOISES:
-            factor = np.linalg.cholesky(gram + noise * self._scale * np.eye(len(values)))
-            weights = cho_solve((factor, True), centred)
-            nll = 0.5 * centred @ weights + np.log(np.diag(factor)).sum()
-            if best is None or nll < best[0]:
-                best = (nll, factor, weights)
-        _, self._factor, self._weights = best
-
-    def predict(self, smiles: list[str]) -> SimpleNamespace:
-        cross = self._scale * self._kernel(self._bits(smiles), self._train)
-        solved = solve_triangular(self._factor, cross.T, lower=True)
-        variance = np.maximum(self._scale - (solved**2).sum(0), 1e-12)
-        return SimpleNamespace(mean=self._mean + cross @ self._weights, std=np.sqrt(variance))
+"""Each reward model screened, made from the probe's seed."""
 
 
 def measured(run: Path) -> pd.DataFrame:
@@ -99,12 +55,7 @@ def probe(run: Path, rounds: list[int], variants: list[str], seed: int) -> list[
         if test.empty:
             continue
         for variant in variants:
-            settings = VARIANTS[variant]
-            model = (
-                TanimotoGP()
-                if settings is None
-                else RewardEnsemble(EnsembleConfig(seed=seed, **settings))
-            )
+            model = VARIANTS[variant](seed)
             start = time.perf_counter()
             model.fit(train.smiles.tolist(), train.value.to_numpy(), round_)
             seconds = time.perf_counter() - start
